@@ -1,0 +1,87 @@
+"""The measurement vocabulary: metric names, canonical units, kinds, and event codes.
+
+This module is the code form of the contract in ``docs/measurements.md``. Decoders, storage,
+the API and the dashboards all use these names; a decoder cannot emit a metric that is not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """How a metric's values relate to each other over time."""
+
+    GAUGE = "gauge"  # instantaneous level
+    COUNTER = "counter"  # monotonic register: consumption = difference of two readings
+    INTERVAL = "interval"  # quantity consumed during the interval ending at `time`
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    unit: str
+    kind: Kind
+    description: str
+
+
+_METRICS = (
+    Metric(
+        "temperature",
+        "°C",
+        Kind.GAUGE,
+        "air or probe temperature; channel `probe` for an external probe",
+    ),
+    Metric("relative_humidity", "%", Kind.GAUGE, "relative humidity"),
+    Metric("co2", "ppm", Kind.GAUGE, "CO2 concentration"),
+    Metric("illuminance", "lx", Kind.GAUGE, "light level"),
+    Metric("motion_count", "1", Kind.COUNTER, "PIR motion counter"),
+    Metric("battery_voltage", "V", Kind.GAUGE, "battery or supply voltage"),
+    Metric("battery_level", "%", Kind.GAUGE, "battery level"),
+    Metric("water_volume_index", "m³", Kind.COUNTER, "water meter volume register"),
+    Metric(
+        "water_volume", "m³", Kind.INTERVAL, "water consumed during the interval ending at `time`"
+    ),
+    Metric(
+        "water_flow", "m³/h", Kind.GAUGE, "water flow; channel `min` / `max` for period extremes"
+    ),
+    Metric("pulse_count", "1", Kind.COUNTER, "pulse input counter; channel = input name"),
+    Metric(
+        "energy_active_import_index",
+        "kWh",
+        Kind.COUNTER,
+        "active energy register; channel = TIC label",
+    ),
+    Metric("energy_reactive_import_index", "kvarh", Kind.COUNTER, "reactive energy (Q+) register"),
+    Metric("energy_reactive_export_index", "kvarh", Kind.COUNTER, "reactive energy (Q-) register"),
+    Metric("energy_apparent_index", "kVAh", Kind.COUNTER, "apparent energy register"),
+    Metric("active_power", "W", Kind.GAUGE, "active power"),
+    Metric("apparent_power", "VA", Kind.GAUGE, "apparent power (TIC PAPP, SINSTS)"),
+    Metric("current", "A", Kind.GAUGE, "RMS current; channel `min` / `max` for period extremes"),
+    Metric(
+        "charge_index", "Ah", Kind.COUNTER, "accumulated current (Milesight CT10x total current)"
+    ),
+    Metric("voltage", "V", Kind.GAUGE, "RMS voltage"),
+)
+
+METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
+
+EVENT_CODES: frozenset[str] = frozenset(
+    {
+        "leak",
+        "burst",
+        "backflow",
+        "dry",
+        "tamper",
+        "low_battery",
+        "low_temperature",
+        "high_temperature",
+        "flow_high",
+        "flow_low",
+        "current_threshold",
+        "current_over_range",
+        "sensor_error",
+        "meter_error",
+    }
+)
