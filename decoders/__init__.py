@@ -15,6 +15,7 @@ from decoders.vocabulary import EVENT_CODES, METRICS, Kind, Metric
 
 __all__ = [
     "EVENT_CODES",
+    "GENERIC_FORMATS",
     "METRICS",
     "DecodeResult",
     "DecoderError",
@@ -26,6 +27,10 @@ __all__ = [
     "decode",
     "models",
 ]
+
+
+# Model ids of generic formats (not a vendor's model): DIY and in-house devices use them.
+GENERIC_FORMATS: frozenset[str] = frozenset({"cayenne-lpp", "senml-cbor"})
 
 
 def decode(model_id: str, payload: bytes, f_port: int, received_at: datetime) -> DecodeResult:

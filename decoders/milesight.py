@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 from datetime import datetime
 
-from decoders.model import DecodeResult
+from decoders.model import Decoder, DecodeResult
 
 _I16_LE = struct.Struct("<h")
 
@@ -78,3 +78,8 @@ def decode_tlv(table: Table, payload: bytes, received_at: datetime) -> DecodeRes
 def decode_em300_th(payload: bytes, f_port: int, received_at: datetime) -> DecodeResult:
     """Milesight EM300-TH: battery %, temperature °C, humidity %RH."""
     return decode_tlv(EM300_TH, payload, received_at)
+
+
+DECODERS: dict[str, Decoder] = {
+    "milesight-em300-th": decode_em300_th,
+}

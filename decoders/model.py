@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -101,3 +102,7 @@ class DecodeResult:
             "warnings": list(self.warnings),
             "errors": list(self.errors),
         }
+
+
+# A decoder: (payload, f_port, received_at) -> DecodeResult. Pure, never raises on bad bytes.
+Decoder = Callable[[bytes, int, datetime], DecodeResult]

@@ -1,15 +1,35 @@
-"""The literal registry of decoders, keyed by model id. No discovery, no dynamic import."""
+"""The literal registry of decoders, keyed by model id. No discovery, no dynamic import.
+
+Each vendor module exports its own `DECODERS` dict; this module merges them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from decoders import (
+    adeunis,
+    axioma,
+    cayenne,
+    decentlab,
+    dragino,
+    elsys,
+    enless,
+    kamstrup,
+    milesight,
+    senml,
+)
+from decoders.model import Decoder
 
-from decoders import milesight
-from decoders.model import DecodeResult
-
-Decoder = Callable[[bytes, int, datetime], DecodeResult]
+__all__ = ["DECODERS", "Decoder"]
 
 DECODERS: dict[str, Decoder] = {
-    "milesight-em300-th": milesight.decode_em300_th,
+    **adeunis.DECODERS,
+    **axioma.DECODERS,
+    **cayenne.DECODERS,
+    **decentlab.DECODERS,
+    **dragino.DECODERS,
+    **elsys.DECODERS,
+    **enless.DECODERS,
+    **kamstrup.DECODERS,
+    **milesight.DECODERS,
+    **senml.DECODERS,
 }

@@ -63,6 +63,11 @@ _METRICS = (
         "charge_index", "Ah", Kind.COUNTER, "accumulated current (Milesight CT10x total current)"
     ),
     Metric("voltage", "V", Kind.GAUGE, "RMS voltage"),
+    # Metrics added beyond docs/measurements.md; each helper appends in its own section.
+    # --- added for Milesight / Elsys / Dragino / Decentlab ---
+    # --- added for Kamstrup OMS / Axioma ---
+    # --- added for Adeunis / Enless ---
+    # --- added for generic formats (Cayenne LPP, SenML) ---
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}

@@ -32,3 +32,8 @@ def expected_em300_th(state: PhysicalState) -> list[Expected]:
 
 
 EM300_TH = ModelEncoder(encode=encode_em300_th, expected=expected_em300_th)
+
+
+ENCODERS: dict[str, ModelEncoder] = {
+    "milesight-em300-th": EM300_TH,
+}

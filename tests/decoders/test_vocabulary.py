@@ -22,9 +22,26 @@ def test_vocabulary_units_are_canonical() -> None:
     )
 
 
+FIELD_MODELS = {
+    "kamstrup-flowiq2200",
+    "axioma-qalcosonic-w1",
+    "adeunis-pulse-4",
+    "milesight-em300-di",
+    "adeunis-tic-cbe-linky-mono",
+    "adeunis-tic-pme-pmi",
+    "enless-tx-pulse-led-600-038",
+    "milesight-ct101",
+    "elsys-ers-lite",
+    "milesight-em300-th",
+    "dragino-lht65",
+    "decentlab-dl-sht35",
+}
+
+
 def test_catalogue_covers_every_decoder_model() -> None:
     catalogue = load_catalogue()
     assert set(catalogue) == set(decoders.models())
+    assert set(catalogue) <= FIELD_MODELS | decoders.GENERIC_FORMATS
     for sheet in catalogue.values():
         assert sheet.decoder == sheet.id
 
