@@ -65,8 +65,43 @@ _METRICS = (
     Metric("voltage", "V", Kind.GAUGE, "RMS voltage"),
     # Metrics added beyond docs/measurements.md; each helper appends in its own section.
     # --- added for Milesight / Elsys / Dragino / Decentlab ---
+    Metric(
+        "pulse_increment",
+        "1",
+        Kind.INTERVAL,
+        "pulses counted during the interval ending at `time` (Elsys relative pulse); channel = input",
+    ),
+    Metric(
+        "digital_input", "1", Kind.GAUGE, "digital input level, 0 or 1; channel = input name"
+    ),
+    Metric("analog_voltage", "V", Kind.GAUGE, "analog input voltage; channel = input name"),
+    Metric("distance", "m", Kind.GAUGE, "distance measured by a range sensor"),
+    Metric("occupancy", "1", Kind.GAUGE, "Elsys occupancy: 0 vacant, 1 pending, 2 occupied"),
+    Metric("air_pressure", "hPa", Kind.GAUGE, "barometric air pressure"),
+    Metric("sound_level", "dBA", Kind.GAUGE, "sound pressure level; channel `peak` / `avg`"),
+    Metric("tvoc", "ppb", Kind.GAUGE, "total volatile organic compounds"),
     # --- added for Kamstrup OMS / Axioma ---
+    Metric(
+        "water_temperature",
+        "°C",
+        Kind.GAUGE,
+        "temperature of the water in a meter (OMS flow temperature); channel `min` / `max`",
+    ),
+    Metric(
+        "acoustic_noise_level",
+        "1",
+        Kind.GAUGE,
+        "acoustic leak-detection noise level on the vendor's scale (Kamstrup ALD); "
+        "channel `last_day` for the previous day's value",
+    ),
     # --- added for Adeunis / Enless ---
+    Metric(
+        "pulse_rate",
+        "1/h",
+        Kind.GAUGE,
+        "pulse input rate in pulses per hour (Adeunis Pulse flow); channel = input name, "
+        "`<input>/min` / `<input>/max` for period extremes",
+    ),
     # --- added for generic formats (Cayenne LPP, SenML) ---
 )
 
