@@ -25,6 +25,7 @@ __all__ = [
     "Metric",
     "UnknownDeviceModel",
     "decode",
+    "is_supported",
     "models",
 ]
 
@@ -45,3 +46,7 @@ def decode(model_id: str, payload: bytes, f_port: int, received_at: datetime) ->
 def models() -> list[str]:
     """The supported model ids, sorted."""
     return sorted(DECODERS)
+
+
+def is_supported(model_id: str) -> bool:
+    return model_id in DECODERS

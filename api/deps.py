@@ -1,0 +1,63 @@
+"""FastAPI dependencies: the connection pool and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from api.auth import Principal
+from api.errors import Forbidden, Unauthorized
+from ingest_service import apikeys
+
+
+def get_pool(request: Request) -> AsyncConnectionPool[Any]:
+    pool: AsyncConnectionPool[Any] = request.app.state.pool
+    return pool
+
+
+async def get_conn(
+    pool: Annotated[AsyncConnectionPool[Any], Depends(get_pool)],
+) -> AsyncIterator[AsyncConnection[Any]]:
+    async with pool.connection() as conn:
+        yield conn
+
+
+ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn)]
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer icone_...`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (alternative)")
+
+
+async def principal(
+    conn: ConnDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    header: Annotated[str | None, Security(_header)],
+) -> Principal:
+    token = bearer.credentials if bearer is not None else header
+    if not token:
+        raise Unauthorized("an API key is required (Authorization: Bearer icone_...)")
+    parts = apikeys.split_token(token)
+    if parts is None:
+        raise Unauthorized("malformed API key")
+    key_id, secret = parts
+    cur = await conn.execute(apikeys.LOOKUP_SQL, (key_id,))
+    key = apikeys.verify(await cur.fetchone(), secret)
+    if key is None:
+        raise Unauthorized("invalid, expired or revoked API key")
+    return Principal(key)
+
+
+def require(action: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """Dependency factory: the principal, if its role may do `action`."""
+
+    async def dependency(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if not who.can(action):
+            raise Forbidden(f"role {who.role!r} may not {action}")
+        return who
+
+    return dependency

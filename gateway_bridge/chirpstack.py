@@ -1,0 +1,225 @@
+"""ChirpStack v4 integration events (MQTT), parsed into our own event types.
+
+JSON (pbjson, camelCase) and binary protobuf (chirpstack-api) are both supported; the
+protobuf message is converted to the same JSON mapping, so one mapper serves both and
+both paths produce identical events. Every rxInfo/txInfo key is optional, `object` may be
+absent, and `time` may be implausible: see docs in shared/chirpstack.md §2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+
+from gateway_bridge.config import EventFormat
+from gateway_bridge.errors import EventParseError
+
+EVENT_TYPES = ("up", "join", "status", "log", "ack", "txack", "location")
+
+
+@dataclass(frozen=True, slots=True)
+class Uplink:
+    """An `up` event, reduced to what ICONE stores."""
+
+    deduplication_id: UUID
+    dev_eui: str
+    event_time: datetime | None  # ChirpStack's `time` (may be implausible)
+    ns_time: datetime | None  # earliest rxInfo nsTime: when ChirpStack received the frame
+    f_cnt: int | None
+    f_port: int
+    data: bytes
+    object: Mapping[str, Any] | None
+    device_profile_name: str
+    tags: Mapping[str, str]
+    confirmed: bool
+    dr: int | None
+    spreading_factor: int | None
+    frequency: int | None
+    rssi: int | None  # best over gateways
+    snr: float | None  # best over gateways
+    gateway_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkEvent:
+    """join / status / log / ack / txack / location: kept for technicians and operators."""
+
+    event_type: str
+    event_key: str  # deduplicationId, downlinkId, or a digest: idempotency key
+    dev_eui: str
+    event_time: datetime | None
+    level: str = ""
+    code: str = ""
+    description: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+Event = Uplink | NetworkEvent
+
+
+def event_type_from_topic(topic: str) -> str:
+    """ChirpStack event topics end with the event name (`.../event/up`)."""
+    return topic.rsplit("/", 1)[-1]
+
+
+def parse_time(value: object) -> datetime | None:
+    """RFC 3339 from ChirpStack (`+00:00`, 0-9 fractional digits) or protobuf JSON (`Z`)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def _b64(value: object) -> bytes:
+    if not value:
+        return b""
+    if not isinstance(value, str):
+        raise EventParseError("`data` is not a base64 string")
+    text = value.replace("-", "+").replace("_", "/")  # accept URL-safe too
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error as exc:
+        raise EventParseError(f"`data` is not valid base64: {exc}") from None
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _dev_eui(doc: Mapping[str, Any]) -> str:
+    info = doc.get("deviceInfo")
+    dev_eui = info.get("devEui") if isinstance(info, Mapping) else None
+    if not isinstance(dev_eui, str) or len(dev_eui) != 16:
+        raise EventParseError("missing or invalid deviceInfo.devEui")
+    try:
+        int(dev_eui, 16)
+    except ValueError:
+        raise EventParseError(f"deviceInfo.devEui is not hexadecimal: {dev_eui!r}") from None
+    return dev_eui.lower()
+
+
+def _uplink(doc: Mapping[str, Any]) -> Uplink:
+    try:
+        dedup = UUID(str(doc["deduplicationId"]))
+    except (KeyError, ValueError):
+        raise EventParseError("missing or invalid deduplicationId") from None
+    info = doc.get("deviceInfo") or {}
+    rx_info = [rx for rx in doc.get("rxInfo") or [] if isinstance(rx, Mapping)]
+    rssis = [r for r in (_int(rx.get("rssi")) for rx in rx_info) if r is not None]
+    # gw.* messages drop zero values: an absent snr on a present rxInfo means 0 dB.
+    snrs = [float(s) for s in (rx.get("snr", 0.0) for rx in rx_info) if isinstance(s, int | float)]
+    ns_times = [t for t in (parse_time(rx.get("nsTime")) for rx in rx_info) if t is not None]
+    tx_info = doc.get("txInfo") or {}
+    lora = (tx_info.get("modulation") or {}).get("lora") or {}
+    obj = doc.get("object")
+    tags = info.get("tags") or {}
+    return Uplink(
+        deduplication_id=dedup,
+        dev_eui=_dev_eui(doc),
+        event_time=parse_time(doc.get("time")),
+        ns_time=min(ns_times) if ns_times else None,
+        f_cnt=_int(doc.get("fCnt")),
+        f_port=_int(doc.get("fPort")) or 0,
+        data=_b64(doc.get("data")),
+        object=obj if isinstance(obj, Mapping) else None,
+        device_profile_name=str(info.get("deviceProfileName") or ""),
+        tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {},
+        confirmed=bool(doc.get("confirmed")),
+        dr=_int(doc.get("dr")),
+        spreading_factor=_int(lora.get("spreadingFactor")),
+        frequency=_int(tx_info.get("frequency")),
+        rssi=max(rssis) if rssis else None,
+        snr=max(snrs) if snrs else None,
+        gateway_ids=tuple(str(rx["gatewayId"]) for rx in rx_info if rx.get("gatewayId")),
+    )
+
+
+def _network_event(event_type: str, doc: Mapping[str, Any], raw: bytes) -> NetworkEvent:
+    key = doc.get("deduplicationId") or doc.get("downlinkId")
+    context = doc.get("context") if isinstance(doc.get("context"), Mapping) else {}
+    if not key and event_type == "log":
+        # Log events have no id of their own: key on the content so a redelivery is a no-op.
+        key = hashlib.sha256(raw).hexdigest()[:32]
+    data = {k: v for k, v in doc.items() if k not in ("deviceInfo", "time")}
+    if context:
+        data["context"] = dict(context)
+    return NetworkEvent(
+        event_type=event_type,
+        event_key=str(key or hashlib.sha256(raw).hexdigest()[:32]),
+        dev_eui=_dev_eui(doc),
+        event_time=parse_time(doc.get("time")),
+        level=str(doc.get("level") or ""),
+        code=str(doc.get("code") or ""),
+        description=str(doc.get("description") or ""),
+        data=data,
+    )
+
+
+def protobuf_class(event_type: str) -> type[Message]:
+    from chirpstack_api import integration  # heavy import: only when protobuf is used
+
+    classes: dict[str, type[Message]] = {
+        "up": integration.UplinkEvent,
+        "join": integration.JoinEvent,
+        "status": integration.StatusEvent,
+        "log": integration.LogEvent,
+        "ack": integration.AckEvent,
+        "txack": integration.TxAckEvent,
+        "location": integration.LocationEvent,
+    }
+    return classes[event_type]
+
+
+def _document(event_type: str, payload: bytes, fmt: EventFormat) -> Mapping[str, Any]:
+    looks_json = payload[:1] == b"{"  # a protobuf event can never start with 0x7B (§1.4)
+    if fmt is EventFormat.JSON or looks_json:
+        if not looks_json:
+            raise EventParseError(
+                "payload is not JSON (does ChirpStack publish protobuf? set the event format)"
+            )
+        try:
+            doc = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EventParseError(f"invalid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise EventParseError("JSON event is not an object")
+        return doc
+    try:
+        message = protobuf_class(event_type).FromString(payload)
+    except DecodeError as exc:
+        raise EventParseError(f"invalid protobuf {event_type} event: {exc}") from None
+    return json_format.MessageToDict(message)
+
+
+def parse_event(topic: str, payload: bytes, fmt: EventFormat) -> Event:
+    """Parse one MQTT message from ChirpStack. Raises EventParseError with the reason."""
+    event_type = event_type_from_topic(topic)
+    if event_type not in EVENT_TYPES:
+        raise EventParseError(f"unknown ChirpStack event type {event_type!r} in topic")
+    doc = _document(event_type, payload, fmt)
+    if event_type == "up":
+        return _uplink(doc)
+    return _network_event(event_type, doc, payload)

@@ -1,0 +1,237 @@
+"""The MQTT side of the bridge: a persistent QoS 1 session, manual acknowledgements.
+
+paho's network thread only queues messages (bounded: backpressure, not growth); one worker
+thread groups them into batches, turns them into rows, hands each batch to the sink, and
+acknowledges the messages only once the sink returned, that is once their content is
+durable. A crash at any instant therefore loses nothing: the broker redelivers whatever
+was not acknowledged, and idempotent storage absorbs the repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway_bridge.config import BridgeConfig
+from gateway_bridge.errors import BrokerUnavailable
+from gateway_bridge.pipeline import ModelLookup, process_message
+from ingest_service.records import Batch
+
+logger = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Makes a batch durable; returns only when it is (or raises to stop the bridge)."""
+
+    def store(self, batch: Batch) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: datetime
+    generation: int  # connection it arrived on: acks are only valid on that connection
+
+
+@dataclass(slots=True)
+class BridgeStats:
+    received: Counter[str] = field(default_factory=Counter)
+    stored_batches: int = 0
+    dead_letters: int = 0
+    reconnects: int = 0
+
+
+class Bridge:
+    def __init__(self, config: BridgeConfig, sink: Sink, lookup: ModelLookup) -> None:
+        self.config = config
+        self.stats = BridgeStats()
+        self._sink = sink
+        self._lookup = lookup
+        self._queue: queue.Queue[_Message] = queue.Queue(maxsize=config.queue_size)
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._fatal: str | None = None
+        self._generation = 0
+        self._client = self._make_client()
+        self._worker = threading.Thread(target=self._work, name="bridge-worker", daemon=True)
+        self.on_batch: Callable[[Batch], None] | None = None  # observation hook (tests, metrics)
+
+    # --- connection -------------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config
+        v5 = cfg.mqtt_version == 5
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        broker = cfg.broker
+        if broker.username:
+            client.username_pw_set(
+                broker.username, broker.password.get_secret_value() if broker.password else None
+            )
+        if broker.tls:
+            client.tls_set(
+                ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
+                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(20)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect_properties(self) -> Properties | None:
+        if self.config.mqtt_version != 5:
+            return None
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        props.ReceiveMaximum = min(self.config.receive_maximum, self.config.queue_size)
+        return props
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self._fatal = f"broker refused the connection: {reason}"
+            logger.error("%s", self._fatal)
+            self._stop.set()
+            return
+        self._generation += 1
+        client.subscribe(self.config.subscription, qos=self.config.qos)
+        logger.info(
+            "connected to %s, subscribed to %s (QoS %d)",
+            self.config.broker,
+            self.config.subscription,
+            self.config.qos,
+        )
+        self._connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            self.stats.reconnects += 1
+            logger.warning("disconnected from broker (%s); reconnecting", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        item = _Message(
+            msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC), self._generation
+        )
+        # Blocks paho's thread when full: the broker then holds the rest (receive maximum).
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    # --- processing -------------------------------------------------------------------
+    def _next_batch(self) -> list[_Message]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        items = [first]
+        deadline = time.monotonic() + self.config.flush_interval_s
+        while len(items) < self.config.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                items.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return items
+
+    def _work(self) -> None:
+        while not self._stop.is_set() or not self._queue.empty():
+            items = self._next_batch()
+            if not items:
+                if self._stop.is_set():
+                    return
+                continue
+            batch = Batch()
+            for item in items:
+                self.stats.received[item.topic.rsplit("/", 1)[-1]] += 1
+                batch.extend(
+                    process_message(
+                        item.topic, item.payload, item.received_at, self.config, self._lookup
+                    )
+                )
+            try:
+                self._sink.store(batch)
+            except Exception as exc:  # the sink gave up: stop without acknowledging
+                self._fatal = f"storage failed, stopping without acknowledging: {exc}"
+                logger.error("%s", self._fatal)
+                self._stop.set()
+                return
+            self.stats.stored_batches += 1
+            self.stats.dead_letters += len(batch.dead_letters)
+            for item in items:
+                if item.qos > 0 and item.generation == self._generation:
+                    self._client.ack(item.mid, item.qos)
+            if self.on_batch is not None:
+                self.on_batch(batch)
+
+    # --- lifecycle --------------------------------------------------------------------
+    def start(self, timeout: float = 15.0) -> None:
+        """Connect and start processing; raises BrokerUnavailable with a clear reason."""
+        broker = self.config.broker
+        try:
+            self._client.connect(
+                broker.host,
+                broker.port,
+                keepalive=self.config.keepalive_s,
+                clean_start=False,
+                properties=self._connect_properties(),
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise BrokerUnavailable(f"cannot reach MQTT broker {broker}: {exc}") from None
+        self._client.loop_start()
+        deadline = time.monotonic() + timeout
+        while not self._connected.wait(0.1):
+            if self._fatal or time.monotonic() > deadline:
+                self._client.loop_stop()
+                raise BrokerUnavailable(
+                    self._fatal or f"no CONNACK from {broker} in {timeout:.0f} s"
+                )
+        self._worker.start()
+
+    def run_until(self, stop: threading.Event) -> None:
+        """Run until `stop` is set or a fatal error; raises BrokerUnavailable on the latter."""
+        while not stop.wait(0.2) and not self._stop.is_set():
+            pass
+        self.stop()
+        if self._fatal:
+            raise BrokerUnavailable(self._fatal)
+
+    def stop(self) -> None:
+        """Finish the batches already received, acknowledge them, then disconnect."""
+        self._stop.set()
+        if self._worker.is_alive():
+            self._worker.join(timeout=60)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    @property
+    def fatal_error(self) -> str | None:
+        return self._fatal

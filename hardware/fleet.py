@@ -1,0 +1,165 @@
+"""The virtual fleet: simulated devices of every catalogued model, with plausible physics.
+
+Each device carries a PhysicalState that evolves with time by the device's category:
+water meters follow a daily consumption profile (some leak at night), electricity meters
+follow building occupancy, server-room probes sit near 22 °C with occasional excursions,
+batteries slowly decay. The model's encoder turns the state into the real payload bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hardware.catalogue import Category, ModelSheet
+from hardware.encoders import ENCODERS
+from hardware.state import PhysicalState
+
+PARIS = ZoneInfo("Europe/Paris")
+DEV_EUI_PREFIX = "ec0e"  # all virtual devices: ec0e + 12 hex digits
+
+# Demo sites of the metropolis (ids are the registry's site ids).
+SITES: tuple[tuple[str, str, str, float], ...] = (
+    ("hotel-de-ville", "Hôtel de ville de Tours", "building", 12_500.0),
+    ("datacenter-metropole", "Datacenter métropolitain", "datacenter", 900.0),
+    ("ecole-rabelais", "École élémentaire Rabelais", "school", 2_300.0),
+    ("piscine-bords-de-loire", "Piscine des Bords de Loire", "sports", 4_100.0),
+    ("station-pompage-nord", "Station de pompage Nord", "pumping_station", 350.0),
+)
+
+
+@dataclass(slots=True)
+class VirtualDevice:
+    dev_eui: str
+    model: str
+    category: Category
+    site_id: str
+    leaky: bool  # water: a night-time leak; climate: a hot-spot rack
+    state: PhysicalState
+    f_cnt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def advance(self, now: datetime) -> None:
+        """Evolve the physical state up to `now` (hour by hour across long gaps)."""
+        state = self.state
+        while state.time < now:
+            step = min(now - state.time, timedelta(hours=1))
+            _evolve(self, state.time + step, step.total_seconds() / 3600)
+
+    def uplink(self, now: datetime) -> tuple[int, bytes]:
+        """Advance to `now` and encode the model's payload; returns (f_port, payload)."""
+        self.advance(now)
+        self.f_cnt += 1
+        return ENCODERS[self.model].encode(self.state)
+
+
+def _daily_profile(local: datetime) -> float:
+    """Occupancy of a public building, 0..1: weekdays 8-18 h, low at night and weekends."""
+    hour = local.hour + local.minute / 60
+    weekday = local.weekday() < 5
+    day = math.exp(-(((hour - 12.5) / 4.0) ** 2))
+    return (0.15 + 0.85 * day) if weekday else 0.15 + 0.2 * day
+
+
+def _evolve(device: VirtualDevice, now: datetime, hours: float) -> None:
+    state, rng = device.state, device.rng
+    local = now.astimezone(PARIS)
+    occupancy = _daily_profile(local)
+    # supply: ~10-year lithium cell, faster at the end
+    state.battery_level = max(0.0, state.battery_level - hours * 100 / (10 * 8760))
+    state.battery_voltage = 2.8 + 0.8 * (state.battery_level / 100) ** 0.3
+    state.low_battery = state.battery_level < 10
+    if device.category is Category.WATER:
+        night = local.hour < 5
+        flow = 0.35 * occupancy * rng.uniform(0.6, 1.4)  # m³/h
+        if device.leaky and night:
+            flow += 0.04  # a leak: continuous flow through the night
+        consumed = flow * hours
+        state.water_volume_index += consumed
+        state.water_hourly = [*state.water_hourly[-23:], consumed]
+        state.water_flow_min = min(flow, 0.04 if device.leaky else 0.0)
+        state.water_flow_max = flow * rng.uniform(1.2, 2.5)
+        state.leak = device.leaky and night
+        litres = int(state.water_volume_index * 1000)  # pulse readers: 1 L/pulse
+        state.pulses.update({"A": litres, "1": litres, "ch1": litres})
+    elif device.category is Category.ENERGY:
+        base_kw = 40.0 if device.site_id == "datacenter-metropole" else 5.0
+        power_kw = base_kw * (0.6 + 0.4 * occupancy) * rng.uniform(0.95, 1.05)
+        energy = power_kw * hours
+        state.energy_active_index += energy
+        if 6 <= local.hour < 22:
+            state.energy_hp_index += energy
+        else:
+            state.energy_hc_index += energy
+        state.energy_reactive_import_index += energy * 0.2
+        state.energy_apparent_index += energy * 1.02
+        state.active_power = power_kw * 1000
+        state.apparent_power = state.active_power * 1.02
+        state.current = state.apparent_power / state.voltage
+        state.current_min = state.current * 0.8
+        state.current_max = state.current * 1.3
+        state.charge_index += state.current * hours
+        wh = int(state.energy_active_index * 1000)  # pulse/LED readers: 1 Wh/pulse
+        state.pulses.update({"A": wh, "B": 0, "1": wh, "ch1": wh, "ch2": 0, "oc": 0})
+    else:
+        server_room = device.site_id == "datacenter-metropole"
+        target = 22.0 if server_room else 19.0 + 2.5 * occupancy
+        if device.leaky and rng.random() < 0.02:
+            target += rng.uniform(4, 9)  # a hot-spot excursion at a rack inlet
+        state.temperature += (target - state.temperature) * min(1.0, hours * 2) + rng.gauss(0, 0.1)
+        state.probe_temperature = state.temperature + rng.gauss(0, 0.2)
+        humidity_target = 45.0 if server_room else 50.0
+        state.relative_humidity += (humidity_target - state.relative_humidity) * min(1.0, hours)
+        state.relative_humidity = min(100.0, max(0.0, state.relative_humidity + rng.gauss(0, 0.5)))
+        state.co2 = 420 + 600 * occupancy * rng.uniform(0.8, 1.2)
+        state.illuminance = 500 * occupancy
+        state.motion_count += int(occupancy * 20 * hours + rng.random())
+    state.time = now
+
+
+def dev_eui_for(index: int) -> str:
+    return f"{DEV_EUI_PREFIX}{index:012x}"
+
+
+def build_fleet(
+    catalogue: dict[str, ModelSheet], size: int, start: datetime, seed: int = 42
+) -> list[VirtualDevice]:
+    """`size` devices spread over every catalogued model that has an encoder."""
+    models = sorted(m for m in catalogue if m in ENCODERS)
+    if not models:
+        raise ValueError("no catalogued model has an encoder")
+    rng = random.Random(seed)
+    fleet = []
+    for index in range(size):
+        model = models[index % len(models)]
+        category = catalogue[model].category
+        if category is Category.CLIMATE:
+            site = SITES[1][0] if index % 2 == 0 else rng.choice(SITES)[0]
+        else:
+            site = rng.choice(SITES)[0]
+        state = PhysicalState(
+            time=start,
+            battery_level=rng.uniform(60, 100),
+            water_volume_index=rng.uniform(10, 5_000),
+            energy_active_index=rng.uniform(1_000, 90_000),
+            relative_humidity=rng.uniform(35, 55),
+            temperature=rng.uniform(19, 23),
+        )
+        state.energy_hc_index = state.energy_active_index * 0.4
+        state.energy_hp_index = state.energy_active_index * 0.6
+        state.water_hourly = [0.0] * 24
+        fleet.append(
+            VirtualDevice(
+                dev_eui=dev_eui_for(index),
+                model=model,
+                category=category,
+                site_id=site,
+                leaky=rng.random() < 0.1,
+                state=state,
+                rng=random.Random(seed * 1_000_003 + index),
+            )
+        )
+    return fleet

@@ -1,0 +1,118 @@
+"""Publishes the virtual fleet's uplinks to the broker as ChirpStack v4 `up` events."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from hardware.chirpstack_events import encode_event, topic_for, uplink_event
+from hardware.fleet import VirtualDevice
+
+logger = logging.getLogger(__name__)
+
+
+class PublishError(Exception):
+    """The simulator could not connect or publish."""
+
+
+def events(
+    fleet: list[VirtualDevice], start: datetime, step: timedelta, protobuf: bool, seed: int = 7
+) -> Iterator[tuple[str, bytes]]:
+    """Endless (topic, payload) stream: device after device, simulated time advancing by
+    `step` per uplink. Used for backlogs (benchmarks) where time runs faster than life."""
+    rng = random.Random(seed)
+    now = start
+    while True:
+        for device in fleet:
+            now += step
+            f_port, payload = device.uplink(now)
+            event = uplink_event(
+                dev_eui=device.dev_eui,
+                model=device.model,
+                f_port=f_port,
+                payload=payload,
+                time=now,
+                f_cnt=device.f_cnt,
+                rng=rng,
+            )
+            yield topic_for(device.dev_eui), encode_event(event, protobuf)
+
+
+def connect(
+    host: str,
+    port: int,
+    username: str | None,
+    password: str | None,
+    client_id: str = "icone-simulator",
+    tls_ca: str | None = None,
+) -> mqtt.Client:
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
+    if username:
+        client.username_pw_set(username, password)
+    if tls_ca is not None:
+        client.tls_set(ca_certs=tls_ca)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as exc:
+        raise PublishError(f"cannot reach MQTT broker {host}:{port}: {exc}") from None
+    client.loop_start()
+    return client
+
+
+def publish_all(client: mqtt.Client, stream: Iterator[tuple[str, bytes]], count: int) -> int:
+    """Publish `count` messages at QoS 1 as fast as the broker takes them; wait for PUBACKs."""
+    infos = []
+    for _, (topic, payload) in zip(range(count), stream, strict=False):
+        infos.append(client.publish(topic, payload, qos=1))
+        if len(infos) >= 2000:
+            for info in infos:
+                info.wait_for_publish(timeout=60)
+            infos.clear()
+    for info in infos:
+        info.wait_for_publish(timeout=60)
+    return count
+
+
+def run_realtime(
+    client: mqtt.Client,
+    fleet: list[VirtualDevice],
+    rate: float,
+    stop: threading.Event,
+    protobuf: bool = False,
+    seed: int = 7,
+) -> int:
+    """Publish uplinks at `rate` per second with the real clock, until `stop`."""
+    rng = random.Random(seed)
+    sent = 0
+    interval = 1.0 / rate
+    next_at = time.monotonic()
+    while not stop.is_set():
+        device = fleet[sent % len(fleet)]
+        now = datetime.now(UTC)
+        f_port, payload = device.uplink(now)
+        event = uplink_event(
+            dev_eui=device.dev_eui,
+            model=device.model,
+            f_port=f_port,
+            payload=payload,
+            time=now,
+            f_cnt=device.f_cnt,
+            rng=rng,
+        )
+        client.publish(topic_for(device.dev_eui), encode_event(event, protobuf), qos=1)
+        sent += 1
+        next_at += interval
+        stop.wait(max(0.0, next_at - time.monotonic()))
+    logger.info("simulator published %d uplinks", sent)
+    return sent

@@ -1,0 +1,5 @@
+import sys
+
+from icone.cli import main
+
+sys.exit(main())

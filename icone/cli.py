@@ -1,0 +1,274 @@
+"""The `icone` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+from pydantic import ValidationError
+
+from gateway_bridge.config import BrokerAddress, EventFormat
+from gateway_bridge.errors import BridgeError
+from hardware.catalogue import CatalogueError
+from icone import logs
+from icone.embedded import EmbeddedError
+from icone.settings import Settings
+from ingest_service.errors import IngestError
+
+logger = logging.getLogger("icone")
+
+EXIT_USAGE = 2  # bad configuration or arguments
+EXIT_UNAVAILABLE = 3  # a service (broker, database) cannot be reached
+
+
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C / SIGTERM set an event that the long-running commands watch."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _settings_error(exc: ValidationError) -> str:
+    lines = ["configuration error:"]
+    for err in exc.errors():
+        field = "_".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"  ICONE_{field}: {err['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.demo import run_demo
+
+    return run_demo(
+        settings, _stop_on_signals(), args.duration, devices=args.devices, rate=args.rate
+    )
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.runtime import services
+    from ingest_service.migrate import migrate
+
+    with services(settings) as urls:
+        report = migrate(urls.database_url, args.mode)
+    print(
+        f"schema at version {report.current} ({report.mode} mode); applied: "
+        f"{', '.join(map(str, report.applied)) or 'nothing'}"
+    )
+    return 0
+
+
+def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.runtime import bridge_config, running_bridge, services
+    from ingest_service.migrate import migrate
+
+    if args.protobuf:
+        settings.bridge.event_format = EventFormat.PROTOBUF
+    stop = _stop_on_signals()
+    with services(settings) as urls:
+        migrate(urls.database_url)
+        config = bridge_config(settings, urls.mqtt_url, share_group=args.share_group)
+        with running_bridge(config, urls.database_url) as bridge:
+            bridge.run_until(stop)
+    return 0
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+    from icone.runtime import services
+
+    with services(settings) as urls:
+        uvicorn.run(
+            create_app(urls.database_url),
+            host=args.host or settings.api.host,
+            port=args.port or settings.api.port,
+            log_level="info",
+        )
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from hardware import simulator
+    from hardware.catalogue import load_catalogue
+    from hardware.fleet import build_fleet
+    from icone.runtime import services
+
+    if settings.mqtt_url is None:
+        print(
+            "icone simulate needs ICONE_MQTT_URL (the broker ChirpStack publishes to)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    with services(settings) as urls:
+        broker = BrokerAddress.from_url(urls.mqtt_url)
+        fleet = build_fleet(load_catalogue(), args.devices, start=datetime.now(UTC))
+        client = simulator.connect(
+            broker.host,
+            broker.port,
+            broker.username,
+            broker.password.get_secret_value() if broker.password else None,
+            tls_ca=str(settings.bridge.tls_ca_file) if settings.bridge.tls_ca_file else None,
+        )
+        try:
+            if args.count:
+                step = timedelta(seconds=1 / args.rate)
+                stream = simulator.events(fleet, datetime.now(UTC), step, args.protobuf)
+                sent = simulator.publish_all(client, stream, args.count)
+            else:
+                stop = _stop_on_signals()
+                if args.duration:
+                    threading.Timer(args.duration, stop.set).start()
+                sent = simulator.run_realtime(client, fleet, args.rate, stop, args.protobuf)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    print(f"published {sent} uplinks from {len(fleet)} virtual devices")
+    return 0
+
+
+def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from icone.runtime import services
+    from ingest_service import apikeys
+
+    with services(settings) as urls, psycopg.connect(urls.database_url, autocommit=True) as conn:
+        token = apikeys.create_key(conn, args.name, args.role, args.site or None)
+    print(token)  # shown once; only its hash is stored
+    return 0
+
+
+def cmd_bench_decoders(settings: Settings, args: argparse.Namespace) -> int:
+    from icone import bench_decoders
+
+    bench_decoders.run(seconds_per_model=args.seconds, json_path=args.json)
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="icone",
+        description="ICONE: telemetry platform for Tours Métropole's shared LoRaWAN network. "
+        "Configuration comes from ICONE_* environment variables (see README).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add(
+        "demo",
+        cmd_demo,
+        "Run the whole chain on embedded PostgreSQL and Mosquitto (unless "
+        "ICONE_DATABASE_URL / ICONE_MQTT_URL are set) with a virtual fleet: simulator -> "
+        "bridge -> database -> API. Ctrl-C stops everything cleanly.",
+    )
+    p.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    p.add_argument("--devices", type=int, default=24, help="virtual devices (default 24)")
+    p.add_argument("--rate", type=float, default=4.0, help="live uplinks per second (default 4)")
+
+    p = add(
+        "bridge",
+        cmd_bridge,
+        "Run the MQTT bridge and ingest: consume ChirpStack events, "
+        "decode them and store them, acknowledging each message only once it is stored.",
+    )
+    p.add_argument(
+        "--share-group",
+        default=None,
+        help="join MQTT 5 shared subscription $share/NAME/... to split the stream "
+        "between several bridges",
+    )
+    p.add_argument(
+        "--protobuf",
+        action="store_true",
+        help="ChirpStack publishes protobuf (its [integration.mqtt] json = false)",
+    )
+
+    p = add("api", cmd_api, "Serve the HTTP API (OpenAPI docs at /docs).")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+
+    p = add(
+        "migrate",
+        cmd_migrate,
+        "Create or upgrade the database schema (idempotent); uses "
+        "TimescaleDB when the server has it preloaded, plain PostgreSQL otherwise.",
+    )
+    p.add_argument("--mode", choices=("auto", "timescale", "plain"), default="auto")
+
+    p = add(
+        "simulate",
+        cmd_simulate,
+        "Publish ChirpStack v4 uplink events from a virtual fleet "
+        "that speaks each model's real payload format.",
+    )
+    p.add_argument("--devices", type=int, default=100)
+    p.add_argument("--rate", type=float, default=10.0, help="uplinks per second")
+    p.add_argument("--count", type=int, default=0, help="publish N uplinks as fast as possible")
+    p.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    p.add_argument("--protobuf", action="store_true", help="publish protobuf instead of JSON")
+
+    p = add("apikey", cmd_apikey, "Create an API key (printed once) with a role and site scope.")
+    p.add_argument("--name", required=True)
+    p.add_argument(
+        "--role", required=True, choices=("admin", "energy_manager", "technician", "reporting")
+    )
+    p.add_argument("--site", action="append", help="limit to this site id (repeatable)")
+
+    bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
+    bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    p = bench_sub.add_parser("decoders", help="decode throughput per model, one core")
+    p.set_defaults(func=cmd_bench_decoders)
+    p.add_argument("--seconds", type=float, default=1.0, help="measuring time per model")
+    p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(_settings_error(exc), file=sys.stderr)
+        return EXIT_USAGE
+    logs.configure(settings.log_level, settings.log_json)
+    func: Command = args.func
+    try:
+        return func(settings, args)
+    except (BridgeError, EmbeddedError, IngestError, OSError) as exc:
+        # Expected operational failures: a clear message and an exit code, no traceback.
+        logger.error("%s", exc)
+        return EXIT_UNAVAILABLE
+    except CatalogueError as exc:
+        logger.error("invalid device catalogue: %s", exc)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

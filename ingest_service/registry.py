@@ -1,0 +1,94 @@
+"""Reads and writes of the device registry (sites, devices) used by the bridge, API and demo."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSpec:
+    id: str
+    name: str
+    kind: str
+    address: str | None = None
+    floor_area_m2: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    dev_eui: str
+    model: str
+    name: str = ""
+    site_id: str | None = None
+    location: str = ""
+    role: str | None = None
+    data_class: str = "non_personal"
+
+
+def upsert_sites(conn: psycopg.Connection[Any], sites: list[SiteSpec]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO sites (id, name, kind, address, floor_area_m2)
+            VALUES (%s, %s, %s, %s, %s)
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                address = excluded.address, floor_area_m2 = excluded.floor_area_m2
+            """,
+            [(s.id, s.name, s.kind, s.address, s.floor_area_m2) for s in sites],
+        )
+
+
+def upsert_devices(conn: psycopg.Connection[Any], devices: list[DeviceSpec]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO devices (dev_eui, model, name, site_id, location, role, data_class)
+            VALUES (%s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (dev_eui) DO UPDATE SET model = excluded.model, name = excluded.name,
+                site_id = excluded.site_id, location = excluded.location, role = excluded.role,
+                data_class = excluded.data_class, updated_at = now()
+            """,
+            [
+                (d.dev_eui, d.model, d.name, d.site_id, d.location, d.role, d.data_class)
+                for d in devices
+            ],
+        )
+
+
+class DeviceModels:
+    """dev_eui -> model id, from the registry, refreshed every `ttl_s` seconds.
+
+    The bridge calls `lookup` for every uplink: a dict read, with a reload from the database
+    at most once per `ttl_s` (a newly registered device is seen within that delay).
+    """
+
+    def __init__(self, pool: ConnectionPool[Any], ttl_s: float = 30.0) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._models: dict[str, str] = {}
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT dev_eui, model FROM devices WHERE status <> 'retired'"
+            ).fetchall()
+        with self._lock:
+            self._models = {str(dev_eui): str(model) for dev_eui, model in rows}
+            self._loaded_at = time.monotonic()
+
+    def lookup(self, dev_eui: str) -> str | None:
+        if time.monotonic() - self._loaded_at > self._ttl_s:
+            self.refresh()
+        model = self._models.get(dev_eui)
+        if model is None and time.monotonic() - self._loaded_at > 1.0:
+            self.refresh()  # a device registered a moment ago: look once more (at most 1/s)
+            model = self._models.get(dev_eui)
+        return model

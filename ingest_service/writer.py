@@ -1,0 +1,132 @@
+"""Idempotent batch writes: COPY into a staging table, then INSERT ... SELECT ... ON CONFLICT.
+
+COPY alone cannot skip duplicates, so every batch goes through per-connection temporary
+staging tables (emptied at commit), all in one transaction: a batch is stored whole or not
+at all, and a redelivered batch inserts nothing twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ingest_service.errors import StorageError
+from ingest_service.records import (
+    Batch,
+    DeadLetterRow,
+    EventRow,
+    MeasurementRow,
+    NetworkEventRow,
+    UplinkRow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    table: str
+    row_type: type[Any]
+    conflict: sql.Composable  # what to do with a row already stored
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.row_type)]
+
+
+_NOTHING = sql.SQL("ON CONFLICT DO NOTHING")
+
+TARGETS = (
+    _Target("uplinks", UplinkRow, _NOTHING),
+    _Target("measurements", MeasurementRow, _NOTHING),
+    _Target("device_events", EventRow, _NOTHING),
+    _Target("network_events", NetworkEventRow, _NOTHING),
+    # A dead letter seen again is counted, not duplicated.
+    _Target(
+        "dead_letters",
+        DeadLetterRow,
+        sql.SQL(
+            "ON CONFLICT (stage, topic, payload_sha256) DO UPDATE SET "
+            "seen_count = dead_letters.seen_count + 1, last_seen_at = excluded.received_at, "
+            "reason = excluded.reason"
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCounts:
+    """Rows actually inserted (duplicates excluded) per table."""
+
+    uplinks: int = 0
+    measurements: int = 0
+    device_events: int = 0
+    network_events: int = 0
+    dead_letters: int = 0
+
+
+def _stage_name(target: _Target) -> sql.Identifier:
+    return sql.Identifier(f"stage_{target.table}")
+
+
+def _prepare_staging(conn: psycopg.Connection[Any]) -> None:
+    for target in TARGETS:
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS"
+            ).format(stage=_stage_name(target), table=sql.Identifier(target.table))
+        )
+
+
+def _rows(batch: Batch, target: _Target) -> list[Any]:
+    by_table: dict[str, list[Any]] = {
+        "uplinks": batch.uplinks,
+        "measurements": batch.measurements,
+        "device_events": batch.events,
+        "network_events": batch.network_events,
+        "dead_letters": batch.dead_letters,
+    }
+    return by_table[target.table]
+
+
+def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> WriteCounts:
+    """Store `batch` in one transaction; returns how many new rows each table got."""
+    counts: dict[str, int] = {}
+    try:
+        with conn.transaction():
+            _prepare_staging(conn)
+            with conn.cursor() as cur:
+                for target in TARGETS:
+                    rows = _rows(batch, target)
+                    if not rows:
+                        continue
+                    columns = sql.SQL(", ").join(map(sql.Identifier, target.columns))
+                    copy_stmt = sql.SQL("COPY {stage} ({columns}) FROM STDIN").format(
+                        stage=_stage_name(target), columns=columns
+                    )
+                    with cur.copy(copy_stmt) as copy:
+                        for row in rows:
+                            copy.write_row(dataclasses.astuple(row))
+                    select = sql.SQL("SELECT {columns} FROM {stage}").format(
+                        columns=columns, stage=_stage_name(target)
+                    )
+                    if target.table == "dead_letters":
+                        # One row per key, or ON CONFLICT DO UPDATE would touch a row twice.
+                        select = sql.SQL(
+                            "SELECT DISTINCT ON (stage, topic, sha256(payload)) {columns} FROM {stage}"
+                        ).format(columns=columns, stage=_stage_name(target))
+                    cur.execute(
+                        sql.SQL("INSERT INTO {table} ({columns}) {select} {conflict}").format(
+                            table=sql.Identifier(target.table),
+                            columns=columns,
+                            select=select,
+                            conflict=target.conflict,
+                        )
+                    )
+                    counts[target.table] = cur.rowcount
+    except psycopg.Error as exc:
+        raise StorageError(f"batch of {len(batch)} rows not stored: {exc}") from exc
+    return WriteCounts(**counts)
