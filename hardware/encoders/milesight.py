@@ -30,16 +30,17 @@ def _humidity_pair(state: PhysicalState) -> bytes:
     return bytes((0x04, 0x68, round(clamp(state.relative_humidity, 0, 100) * 2)))
 
 
+# Half a field step, plus slack for the float rounding of value * scale (2.55 * 10 rounds to 26,
+# and 2.6 - 2.55 is a hair above 0.05 in binary floating point).
+_EPS = 1e-9
+
+
 def _climate_expected(state: PhysicalState) -> list[Expected]:
     return [
-        Expected("battery_level", state.battery_level, 0.5),
-        Expected("temperature", state.temperature, 0.05),
-        Expected("relative_humidity", state.relative_humidity, 0.25),
+        Expected("battery_level", state.battery_level, 0.5 + _EPS),
+        Expected("temperature", state.temperature, 0.05 + _EPS),
+        Expected("relative_humidity", state.relative_humidity, 0.25 + _EPS),
     ]
-
-
-# Half a field step, plus slack for the float rounding of value * scale.
-_EPS = 1e-9
 
 
 def encode_em300_th(state: PhysicalState) -> tuple[int, bytes]:
@@ -70,12 +71,7 @@ def encode_em300_di(state: PhysicalState) -> tuple[int, bytes]:
 
 
 def expected_em300_di(state: PhysicalState) -> list[Expected]:
-    return [
-        Expected("battery_level", state.battery_level, 0.5 + _EPS),
-        Expected("temperature", state.temperature, 0.05 + _EPS),
-        Expected("relative_humidity", state.relative_humidity, 0.25 + _EPS),
-        Expected("pulse_count", _em300_di_pulses(state), 0),
-    ]
+    return [*_climate_expected(state), Expected("pulse_count", _em300_di_pulses(state), 0)]
 
 
 EM300_DI = ModelEncoder(encode=encode_em300_di, expected=expected_em300_di)
