@@ -246,23 +246,38 @@ _METER_ZONE = ZoneInfo("Europe/Paris")
 _DATE_NOT_FOUND = (1, 1, 0, 0, 0, 0)  # what the reader sends when DATE is absent
 
 
-def _tic_values(
-    result: DecodeResult, payload: bytes, layout: tuple[tuple[int, str], ...], time: datetime
-) -> None:
-    unpack = _U32.unpack_from
-    for offset, label in layout:
-        raw = unpack(payload, offset)[0]
+# A compiled 0x49 layout: one Struct reading every numeric label from byte 0 (pad bytes
+# skip the text labels), and per value its (label, metric or None, divisor, channel).
+TicLayout = tuple[struct.Struct, tuple[tuple[str, str | None, int, str], ...]]
+
+
+def _compile_layout(values: tuple[tuple[int, str], ...]) -> TicLayout:
+    fmt, position, specs = ">", 0, []
+    for offset, label in values:
+        fmt += f"{offset - position}xI" if offset > position else "I"
+        position = offset + 4
+        metric, divisor, channel = _TIC_LABELS.get(label, (None, 1, ""))
+        specs.append((label, metric, divisor, channel))
+    return struct.Struct(fmt), tuple(specs)
+
+
+def _tic_values(result: DecodeResult, payload: bytes, layout: TicLayout, time: datetime) -> None:
+    frame, specs = layout
+    for raw, (label, metric, divisor, channel) in zip(
+        frame.unpack_from(payload), specs, strict=True
+    ):
         if raw == _TIC_ABSENT:
             result.warnings.append(f"{label}: not found on the meter (0x80000000)")
-            continue
-        spec = _TIC_LABELS.get(label)
-        if spec is not None:
-            metric, divisor, channel = spec
+        elif metric is not None:
             result.measure(metric, raw / divisor, channel, time)
 
 
+_MONO_LAYOUT = _compile_layout(_MONO_VALUES)
+_PME_LAYOUT = _compile_layout(_PME_VALUES)
+
+
 def _tic_mono_data(result: DecodeResult, payload: bytes, time: datetime) -> None:
-    _tic_values(result, payload, _MONO_VALUES, time)
+    _tic_values(result, payload, _MONO_LAYOUT, time)
 
 
 def _meter_date(result: DecodeResult, payload: bytes) -> datetime:
@@ -283,7 +298,7 @@ def _meter_date(result: DecodeResult, payload: bytes) -> datetime:
 
 
 def _tic_pme_data(result: DecodeResult, payload: bytes, time: datetime) -> None:
-    _tic_values(result, payload, _PME_VALUES, _meter_date(result, payload))
+    _tic_values(result, payload, _PME_LAYOUT, _meter_date(result, payload))
 
 
 _TIC_ALARM_TYPES = (

@@ -82,11 +82,11 @@ def encode_tic_mono(state: PhysicalState) -> tuple[int, bytes]:
 
 def expected_tic_mono(state: PhysicalState) -> list[Expected]:
     return [
-        Expected("current", clamp(state.current, 0, 999), 0.5),
-        Expected("current", clamp(state.current_max, 0, 999), 0.5, "max"),
-        Expected("apparent_power", clamp(state.apparent_power, 0, 99_999), 0.5),
-        Expected("energy_active_import_index", state.energy_hc_index, 0.0005, "HCHC"),
-        Expected("energy_active_import_index", state.energy_hp_index, 0.0005, "HCHP"),
+        Expected("current", clamp(state.current, 0, 999), 1),
+        Expected("current", clamp(state.current_max, 0, 999), 1, "max"),
+        Expected("apparent_power", clamp(state.apparent_power, 0, 99_999), 1),
+        Expected("energy_active_import_index", state.energy_hc_index, 0.001, "HCHC"),
+        Expected("energy_active_import_index", state.energy_hp_index, 0.001, "HCHP"),
     ]
 
 
@@ -122,17 +122,17 @@ def encode_tic_pme(state: PhysicalState) -> tuple[int, bytes]:
 
 def expected_tic_pme(state: PhysicalState) -> list[Expected]:
     return [
-        Expected("energy_active_import_index", state.energy_active_index, 0.0005, "EA_s"),
+        Expected("energy_active_import_index", state.energy_active_index, 0.001, "EA_s"),
         Expected(
-            "energy_reactive_import_index", state.energy_reactive_import_index, 0.0005, "ER+_s"
+            "energy_reactive_import_index", state.energy_reactive_import_index, 0.001, "ER+_s"
         ),
         Expected(
-            "energy_reactive_export_index", state.energy_reactive_export_index, 0.0005, "ER-_s"
+            "energy_reactive_export_index", state.energy_reactive_export_index, 0.001, "ER-_s"
         ),
-        Expected("energy_apparent_index", state.energy_apparent_index, 0.0005, "EAPP_s"),
-        Expected("energy_active_import_index", state.energy_active_index, 0.5, "EAP_s"),
-        Expected("energy_reactive_import_index", state.energy_reactive_import_index, 0.5, "ER+P_s"),
-        Expected("energy_reactive_export_index", state.energy_reactive_export_index, 0.5, "ER-P_s"),
+        Expected("energy_apparent_index", state.energy_apparent_index, 0.001, "EAPP_s"),
+        Expected("energy_active_import_index", state.energy_active_index, 1, "EAP_s"),
+        Expected("energy_reactive_import_index", state.energy_reactive_import_index, 1, "ER+P_s"),
+        Expected("energy_reactive_export_index", state.energy_reactive_export_index, 1, "ER-P_s"),
     ]
 
 
