@@ -47,7 +47,8 @@ OBJECT_MAPPINGS: dict[str, ObjectMapping] = {
         "current_max": ("current", "max", 1.0),
         "current_min": ("current", "min", 1.0),
     },
-    # vendor/elsys/elsys.js (generic Elsys decoder: vdd in mV, pressure in hPa)
+    # vendor/elsys/elsys.js (generic Elsys decoder: vdd, analog in mV, distance in mm, pressure hPa);
+    # channels as decoders/elsys.py gives them
     "elsys-ers-lite": {
         "temperature": ("temperature", "", 1.0),
         "humidity": ("relative_humidity", "", 1.0),
@@ -58,6 +59,16 @@ OBJECT_MAPPINGS: dict[str, ObjectMapping] = {
         "externalTemperature": ("temperature", "probe", 1.0),
         "pulseAbs": ("pulse_count", "1", 1.0),
         "pulseAbs2": ("pulse_count", "2", 1.0),
+        "pulse1": ("pulse_increment", "1", 1.0),
+        "pulse2": ("pulse_increment", "2", 1.0),
+        "accMotion": ("motion_count", "acc", 1.0),
+        "analog1": ("analog_voltage", "1", 0.001),
+        "analog2": ("analog_voltage", "2", 0.001),
+        "digital": ("digital_input", "1", 1.0),
+        "digital2": ("digital_input", "2", 1.0),
+        "distance": ("distance", "", 0.001),
+        "occupancy": ("occupancy", "", 1.0),
+        "tvoc": ("tvoc", "", 1.0),
         "pressure": ("air_pressure", "", 1.0),
     },
     # vendor/dragino/lht65.js
@@ -88,6 +99,7 @@ OBJECT_MAPPINGS: dict[str, ObjectMapping] = {
         "bytes.HCHC": ("energy_active_import_index", "HCHC", _WH),
         "bytes.HCHP": ("energy_active_import_index", "HCHP", _WH),
         "bytes.IINST": ("current", "", 1.0),
+        "bytes.IMAX": ("current", "max", 1.0),
         "bytes.PAPP": ("apparent_power", "", 1.0),
     },
     # vendor/adeunis/tic_pme_pmi_lib.js: current period in Wh/varh/VAh, P registers in k-units

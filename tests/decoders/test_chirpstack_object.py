@@ -169,6 +169,7 @@ CASES: list[tuple[str, str, dict[str, Any], set[tuple[str, str, float]]]] = [
         },
         {
             ("current", "", 0),
+            ("current", "max", 0),
             ("apparent_power", "", 0),
             ("energy_active_import_index", "HCHC", 0),
             ("energy_active_import_index", "HCHP", 0),
