@@ -100,6 +100,7 @@ class Bridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _connect_properties(self) -> Properties | None:
@@ -117,13 +118,23 @@ class Bridge:
             self._stop.set()
             return
         self._generation += 1
+        # Re-subscribing on every connection is harmless on a resumed session and needed
+        # on a new one (the broker lost our session, or it expired).
         client.subscribe(self.config.subscription, qos=self.config.qos)
-        logger.info(
-            "connected to %s, subscribed to %s (QoS %d)",
-            self.config.broker,
-            self.config.subscription,
-            self.config.qos,
-        )
+        logger.info("connected to %s", self.config.broker)
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any
+    ) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            self._fatal = (
+                f"broker refused the subscription to {self.config.subscription}: {failed[0]}"
+            )
+            logger.error("%s", self._fatal)
+            self._stop.set()
+            return
+        logger.info("subscribed to %s (QoS %d)", self.config.subscription, self.config.qos)
         self._connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

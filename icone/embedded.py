@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
@@ -124,8 +124,8 @@ def _stop(proc: subprocess.Popen[bytes], sig: int, name: str, timeout: float = 2
 
 @dataclass(frozen=True, slots=True)
 class RunningService:
-    url: str  # contains the generated password: never log it
-    port: int
+    url: str = field(repr=False)  # contains the generated password: never log it
+    port: int = 0
 
 
 def _pg_bin(name: str) -> str:

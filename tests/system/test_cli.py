@@ -1,0 +1,95 @@
+"""The `icone` command: clear configuration errors, clean demo runs, clear broker errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from icone.embedded import RunningService, free_port
+
+ICONE = [sys.executable, "-m", "icone"]
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
+         ) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ICONE_")}
+    return subprocess.run([*ICONE, *args], env={**clean, **env}, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ICONE_MQTT_URL", "http://broker:1883", "ICONE_MQTT_URL: must be mqtt://"),
+        ("ICONE_MQTT_URL", "mqtt://broker:notaport", "ICONE_MQTT_URL: has an invalid port"),
+        ("ICONE_DATABASE_URL", "mysql://db/icone", "ICONE_DATABASE_URL: must be a PostgreSQL URL"),
+        ("ICONE_LOG_LEVEL", "LOUD", "ICONE_LOG_LEVEL"),
+    ],
+)
+def test_bad_settings_exit_2_without_traceback(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    result = _run(["migrate"], {variable: value}, tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_secret_is_not_echoed_in_errors(tmp_path: Path) -> None:
+    result = _run(["migrate"], {"ICONE_DATABASE_URL": "mysql://u:s3cr3t-pw@db/icone"}, tmp_path)
+    assert result.returncode == 2
+    assert "s3cr3t-pw" not in result.stderr + result.stdout
+
+
+def test_unreachable_broker_is_a_clear_error(tmp_path: Path, database: str) -> None:
+    port = free_port()  # nothing listens there
+    result = _run(["bridge"], {"ICONE_DATABASE_URL": database,
+                               "ICONE_MQTT_URL": f"mqtt://u:pw@127.0.0.1:{port}"}, tmp_path)
+    assert result.returncode == 3
+    assert "cannot reach MQTT broker" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert ":pw@" not in result.stderr
+
+
+def test_wrong_password_is_a_clear_error(tmp_path: Path, database: str,
+                                         broker: RunningService) -> None:
+    wrong = f"mqtt://icone:wrong-password@127.0.0.1:{broker.port}"
+    result = _run(["bridge"], {"ICONE_DATABASE_URL": database, "ICONE_MQTT_URL": wrong}, tmp_path)
+    assert result.returncode == 3
+    assert "broker refused the connection" in result.stderr
+    assert "wrong-password" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _server_pids() -> set[int]:
+    """PostgreSQL and Mosquitto processes running now (ours or anyone's)."""
+    return {
+        proc.pid
+        for proc in psutil.process_iter(["name"])
+        if proc.info["name"] in ("postgres", "mosquitto")
+    }
+
+
+def test_demo_runs_for_a_duration_and_leaves_nothing_running(tmp_path: Path) -> None:
+    port = free_port()
+    before = _server_pids()
+    started = time.monotonic()
+    result = _run(["demo", "--duration", "8", "--devices", "12"],
+                  {"ICONE_API__PORT": str(port), "ICONE_STATE_DIR": str(tmp_path / "state")},
+                  tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ICONE demo is running" in result.stdout
+    assert f"http://127.0.0.1:{port}" in result.stdout
+    assert "demo stopped cleanly" in result.stderr
+    assert time.monotonic() - started < 120
+    # no postgres / mosquitto left behind
+    assert _server_pids() - before == set()
+    # and the key was never printed
+    key = (tmp_path / "state" / "demo-api-key").read_text().strip()
+    assert key not in result.stdout + result.stderr
