@@ -6,13 +6,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from decoders.vocabulary import EVENT_CODES, METRICS
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """One value in the vocabulary: `metric` in its canonical `unit` at `time` (aware, UTC)."""
+class Measurement(NamedTuple):
+    """One value in the vocabulary: `metric` in its canonical `unit` at `time` (aware, UTC).
+
+    A NamedTuple rather than a frozen dataclass: immutable all the same, and about three
+    times cheaper to create, which matters at tens of thousands of uplinks per second.
+    """
 
     time: datetime
     metric: str
@@ -21,8 +25,7 @@ class Measurement:
     channel: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceEvent:
+class DeviceEvent(NamedTuple):
     """An alarm or state carried in a payload; `active` is False when the payload says it cleared."""
 
     time: datetime
@@ -60,11 +63,7 @@ class DecodeResult:
             return
         self.measurements.append(
             Measurement(
-                time=time if time is not None else self.received_at,
-                metric=metric,
-                value=float(value),
-                unit=spec.unit,
-                channel=channel,
+                self.received_at if time is None else time, metric, float(value), spec.unit, channel
             )
         )
 
