@@ -11,6 +11,15 @@ from uuid import UUID
 
 
 @dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One MQTT message as received: what the spool keeps until its rows are committed."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class UplinkRow:
     time: datetime
     deduplication_id: UUID
