@@ -22,7 +22,8 @@ from __future__ import annotations
 import struct
 from datetime import UTC, datetime, timedelta
 
-from decoders.model import Decoder, DecodeResult
+from decoders.model import Decoder, DecodeResult, DeviceEvent, Measurement
+from decoders.vocabulary import METRICS
 
 F_PORT = 100
 FRAME_LENGTH = 51
@@ -37,6 +38,8 @@ _PACKED_START = _HEADER.size  # 10
 _U32_INVALID = 0xFFFFFFFF
 _HOUR = timedelta(hours=1)
 _DELTA_OFFSETS = tuple(timedelta(hours=DELTAS - i) for i in range(1, DELTAS + 1))
+_DELTA_SHIFTS = tuple(range(0, _DELTA_BITS * DELTAS, _DELTA_BITS))
+_M3 = METRICS["water_volume"].unit
 
 
 def _status_events(result: DecodeResult, status: int, time: datetime) -> None:
@@ -46,15 +49,21 @@ def _status_events(result: DecodeResult, status: int, time: datetime) -> None:
     backflow = status & 0x60 == 0x60
     burst = status & 0xA0 == 0xA0
     pipe_empty = status == 0x10
-    result.event("low_battery", bool(status & 0x04), time)
-    result.event("meter_error", bool(status & 0x08), time)
-    # An empty pipe is reported as `dry`, not also as a (temporary) sensor error.
-    result.event("sensor_error", bool(status & 0x10) and not pipe_empty, time)
-    result.event("dry", pipe_empty, time)
-    result.event("backflow", backflow, time)
-    result.event("burst", burst, time)
-    result.event("leak", bool(status & 0x20) and not backflow and not burst, time)
-    result.event("low_temperature", bool(status & 0x80) and not burst, time)
+    # Built directly (codes are constants of the vocabulary): 8 events on every uplink.
+    result.events += [
+        DeviceEvent(time, code, active)
+        for code, active in (
+            ("low_battery", bool(status & 0x04)),
+            ("meter_error", bool(status & 0x08)),
+            # An empty pipe is reported as `dry`, not also as a (temporary) sensor error.
+            ("sensor_error", bool(status & 0x10) and not pipe_empty),
+            ("dry", pipe_empty),
+            ("backflow", backflow),
+            ("burst", burst),
+            ("leak", bool(status & 0x20) and not backflow and not burst),
+            ("low_temperature", bool(status & 0x80) and not burst),
+        )
+    ]
 
 
 def decode_qalcosonic_w1(payload: bytes, f_port: int, received_at: datetime) -> DecodeResult:
@@ -77,12 +86,14 @@ def decode_qalcosonic_w1(payload: bytes, f_port: int, received_at: datetime) -> 
     end = meter_time.replace(minute=0, second=0, microsecond=0)
 
     packed = int.from_bytes(payload[_PACKED_START:], "little")
-    total = 0
-    for offset in _DELTA_OFFSETS:
-        litres = packed & _DELTA_MASK
-        packed >>= _DELTA_BITS
-        total += litres
-        result.measure("water_volume", litres / 1000, time=end - offset)
+    litres = [(packed >> shift) & _DELTA_MASK for shift in _DELTA_SHIFTS]
+    total = sum(litres)
+    packed >>= _DELTA_BITS * DELTAS  # leaves the 6-bit history multiplier
+    # Built directly: 23 per uplink, finite by construction.
+    result.measurements += [
+        Measurement(end - offset, "water_volume", value / 1000, _M3)
+        for offset, value in zip(_DELTA_OFFSETS, litres, strict=True)
+    ]
     if packed & 0x3F:
         result.warnings.append(
             f"non-zero history multiplier {packed & 0x3F}: additional scaling may be required"

@@ -23,7 +23,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from decoders import oms
-from decoders.model import Decoder, DecodeResult
+from decoders.model import Decoder, DecodeResult, DeviceEvent, Measurement
+from decoders.vocabulary import METRICS
 
 _CHANNELS = ("", "max", "min")  # by OMS function field; "error state" values are not mapped
 
@@ -61,7 +62,7 @@ _INFOCODE_TYPE4 = {
 
 _INFOCODE, _INFOCODE_TYPE4_CODE, _ALD, _ALD_LAST_DAY, _MODULE_TYPE = 0x25, 0x22, 0x1B, 0x1C, 0x16
 _ALD_INVALID = 4095
-_U16_INVALID = 0xFFFF  # type C sentinel for the 2-byte ALD fields
+_M3 = METRICS["water_volume_index"].unit
 
 
 def _manufacturer(result: DecodeResult, record: oms.Record, time: datetime) -> None:
@@ -71,11 +72,15 @@ def _manufacturer(result: DecodeResult, record: oms.Record, time: datetime) -> N
         if raw is None:
             return
         if code == _INFOCODE:
-            for bit, event in enumerate(_INFOCODE_WATER):
-                result.event(event, bool(raw & (1 << bit)), time)
+            result.events += [
+                DeviceEvent(time, event, bool(raw & (1 << bit)))
+                for bit, event in enumerate(_INFOCODE_WATER)
+            ]
         else:
-            for event, mask in _INFOCODE_TYPE4.items():
-                result.event(event, bool(raw & mask), time)
+            result.events += [
+                DeviceEvent(time, event, bool(raw & mask))
+                for event, mask in _INFOCODE_TYPE4.items()
+            ]
     elif code in (_ALD, _ALD_LAST_DAY):
         if raw is None:
             return
@@ -106,8 +111,10 @@ def decode_flowiq2200(payload: bytes, f_port: int, received_at: datetime) -> Dec
             continue
         if record.history is not None:
             if metric == "water_volume_index" and record.function == oms.INSTANTANEOUS:
-                for when, value in record.history:
-                    result.measure(metric, value, time=when)
+                # Built directly: up to dozens per uplink, finite by construction.
+                result.measurements += [
+                    Measurement(when, metric, value, _M3) for when, value in record.history
+                ]
             continue
         if record.value is None or not record.plain or record.function == oms.ERROR_STATE:
             continue

@@ -82,6 +82,10 @@ MANUFACTURER_SPECIFIC = "manufacturer_specific"
 PLAIN_TEXT_UNIT = "plain_text_unit"
 ANY = "any"
 
+# EN 13757-3 allows at most 10 DIFEs and 10 VIFEs per record; the limit also bounds the
+# decimal exponent that correction VIFEs can build up.
+MAX_EXTENSIONS = 10
+
 # Value kinds: how the data field of a record with this VIF is read.
 NUMBER = 0  # signed binary (type B), BCD (type A) or real (type H), scaled to the unit
 UNSIGNED = 1  # unsigned binary (types C/D: identifiers, counters, bit fields), BCD
@@ -377,12 +381,12 @@ class Record:
     quantity: str
     unit: str
     data: bytes
+    exponent: int  # value = integer * 10**exponent * factor
+    factor: float
     integer: int | None = None  # the unscaled number read from the data field
     value: float | None = None  # integer (or real) scaled to `unit`
     date: datetime | None = None  # date/time records
     time: datetime | None = None  # from the date/time record with the same storage number
-    exponent: int = 0
-    factor: float = 1.0
     profile: Profile | None = None
     history: list[tuple[datetime, float]] | None = None  # expanded profile, newest first
 
@@ -490,6 +494,9 @@ def _records(payload: bytes, offset: int, telegram: Telegram) -> None:
             if offset >= end:
                 errors.append(f"record at offset {start} truncated in its DIFEs")
                 return
+            if shift == MAX_EXTENSIONS:
+                errors.append(f"record at offset {start}: more than {MAX_EXTENSIONS} DIFEs")
+                return
             dife = payload[offset]
             offset += 1
             storage |= (dife & 0x0F) << (1 + 4 * shift)
@@ -532,9 +539,13 @@ def _records(payload: bytes, offset: int, telegram: Telegram) -> None:
         exponent_shift = 0
         if extension:
             collected: list[int] = []
+            corrections = 0
             while extension:
                 if offset >= end:
                     errors.append(f"record at offset {start} truncated in its VIFEs")
+                    return
+                if len(collected) + corrections == MAX_EXTENSIONS:
+                    errors.append(f"record at offset {start}: more than {MAX_EXTENSIONS} VIFEs")
                     return
                 vife = payload[offset]
                 offset += 1
@@ -544,8 +555,10 @@ def _records(payload: bytes, offset: int, telegram: Telegram) -> None:
                     collected.append(vife)
                 elif 0x70 <= vife <= 0x77:  # multiplicative correction 10^(nnn-6)
                     exponent_shift += (vife & 0x07) - 6
+                    corrections += 1
                 elif vife == 0x7D:  # multiplicative correction 10^3
                     exponent_shift += 3
+                    corrections += 1
                 elif vife == 0x7C:  # next VIFE is from the combinable-extension table
                     if offset >= end:
                         errors.append(f"record at offset {start} truncated in its VIFEs")
@@ -618,8 +631,8 @@ def _records(payload: bytes, offset: int, telegram: Telegram) -> None:
             spec.quantity,
             unit_text or spec.unit,
             data,
-            exponent=spec.exponent + exponent_shift,
-            factor=spec.factor,
+            spec.exponent + exponent_shift,
+            spec.factor,
         )
         if coding == _LVAR:
             if profile_vife:
@@ -677,6 +690,22 @@ def _value(
     record.value = _scale(number, record.exponent) * record.factor
 
 
+_ELEMENT_CODES = {(1, False): "B", (2, False): "H", (4, False): "I"}
+_ELEMENT_CODES |= {(size, True): code.lower() for (size, _), code in _ELEMENT_CODES.items()}
+_ELEMENT_STRUCTS: dict[tuple[int, int, bool], struct.Struct] = {}
+
+
+def _elements(count: int, element: int, signed: bool) -> struct.Struct:
+    """A struct reading `count` profile elements at once, compiled once per shape."""
+    key = (count, element, signed)
+    unpacker = _ELEMENT_STRUCTS.get(key)
+    if unpacker is None:
+        unpacker = _ELEMENT_STRUCTS[key] = struct.Struct(
+            f"<{count}{_ELEMENT_CODES[element, signed]}"
+        )
+    return unpacker
+
+
 def _profile(
     payload: bytes, offset: int, size: int, record: Record, errors: list[str]
 ) -> Profile | None:
@@ -692,12 +721,16 @@ def _profile(
         return None
     signed = mode == 3
     invalid = -(1 << (8 * element - 1)) if signed else (1 << (8 * element)) - 1
-    deltas: list[int | None] = []
-    position, stop = offset + 2, offset + size
-    while position + element <= stop:
-        delta = _read_int(payload, position, element, signed)
-        deltas.append(None if delta == invalid else delta)
-        position += element
+    count = (size - 2) // element
+    raw: list[int | None]
+    if element == 3:
+        raw = [
+            int.from_bytes(payload[p : p + 3], "little", signed=signed)
+            for p in range(offset + 2, offset + 2 + 3 * count, 3)
+        ]
+    else:
+        raw = list(_elements(count, element, signed).unpack_from(payload, offset + 2))
+    deltas = [None if d == invalid else d for d in raw] if invalid in raw else raw
     return Profile((control >> 4) & 0x03, payload[offset + 1], mode, deltas)
 
 
@@ -770,20 +803,24 @@ def _expand(profile_record: Record, records: list[Record], telegram: Telegram) -
         )
         return
     history: list[tuple[datetime, float]] = []
+    profile_record.history = history
     total = base.integer
-    increment = profile.increment_mode == 2
+    sign = 1 if profile.increment_mode == 2 else -1
     exponent, factor = base.exponent, base.factor
+    power: int = 10 ** abs(exponent)
+    spacing, unit = profile.spacing_value, profile.spacing_unit
+    # A fixed spacing (the usual case) is one timedelta; months go through _step_back.
+    step = timedelta(seconds=spacing * _SPACING_SECONDS[unit]) if 0 < spacing < 251 else None
     for delta in profile.deltas:
         try:
-            step = _step_back(when, profile.spacing_unit, profile.spacing_value)
+            previous = when - step if step is not None else _step_back(when, unit, spacing)
         except (OverflowError, ValueError):
-            step = None
-        if delta is None or step is None:
+            previous = None
+        if delta is None or previous is None:
             telegram.warnings.append(
-                f"{_label(profile_record)}: invalid profile value or spacing, rest of profile ignored"
+                f"{_label(profile_record)}: invalid profile value or spacing, rest ignored"
             )
             break
-        when = step
-        total = total + delta if increment else total - delta
-        history.append((when, _scale(total, exponent) * factor))
-    profile_record.history = history
+        when = previous
+        total += sign * delta
+        history.append((when, (total / power if exponent < 0 else total * power) * factor))
