@@ -179,22 +179,23 @@ def decode_tlv(table: Table, payload: bytes, received_at: datetime) -> DecodeRes
     result = DecodeResult(received_at=received_at)
     if not payload:
         return result.error("empty payload")
+    lookup = table.get
     offset, end = 0, len(payload)
     while offset < end:
         if offset + 2 > end:
             result.warnings.append(f"trailing byte at offset {offset} ignored")
             break
-        key = (payload[offset], payload[offset + 1])
-        entry = table.get(key)
+        channel, kind = payload[offset], payload[offset + 1]
+        entry = lookup((channel, kind))
         if entry is None:
             result.warnings.append(
-                f"unknown channel {key[0]:#04x} type {key[1]:#04x} at offset {offset}: rest ignored"
+                f"unknown channel {channel:#04x} type {kind:#04x} at offset {offset}: rest ignored"
             )
             break
         size, handler = entry
         if offset + 2 + size > end:
             result.errors.append(
-                f"channel {key[0]:#04x} type {key[1]:#04x} truncated: needs {size} bytes"
+                f"channel {channel:#04x} type {kind:#04x} truncated: needs {size} bytes"
             )
             break
         handler(result, payload, offset + 2)

@@ -71,9 +71,7 @@ _METRICS = (
         Kind.INTERVAL,
         "pulses counted during the interval ending at `time` (Elsys relative pulse); channel = input",
     ),
-    Metric(
-        "digital_input", "1", Kind.GAUGE, "digital input level, 0 or 1; channel = input name"
-    ),
+    Metric("digital_input", "1", Kind.GAUGE, "digital input level, 0 or 1; channel = input name"),
     Metric("analog_voltage", "V", Kind.GAUGE, "analog input voltage; channel = input name"),
     Metric("distance", "m", Kind.GAUGE, "distance measured by a range sensor"),
     Metric("occupancy", "1", Kind.GAUGE, "Elsys occupancy: 0 vacant, 1 pending, 2 occupied"),
