@@ -60,8 +60,13 @@ _INFOCODE_TYPE4 = {
     "meter_error": (1 << 16) | (1 << 17) | (1 << 22) | (1 << 23),
 }
 
-_INFOCODE, _INFOCODE_TYPE4_CODE, _ALD, _ALD_LAST_DAY, _MODULE_TYPE = 0x25, 0x22, 0x1B, 0x1C, 0x16
-_ALD_INVALID = 4095
+# First VIFE after manufacturer VIF 0xFF (see the module docstring).
+_INFOCODE = 0x25
+_INFOCODE_TYPE4_CODE = 0x22
+_ALD = 0x1B
+_ALD_LAST_DAY = 0x1C
+_MODULE_TYPE = 0x16
+_ALD_INVALID = 4095  # mbusparser.js: "invalid ALD"
 _M3 = METRICS["water_volume_index"].unit
 
 
@@ -90,6 +95,8 @@ def _manufacturer(result: DecodeResult, record: oms.Record, time: datetime) -> N
         result.measure(
             "acoustic_noise_level", raw, "last_day" if code == _ALD_LAST_DAY else "", time
         )
+    elif code < 0:
+        result.warnings.append("manufacturer-specific VIF without a VIFE ignored")
     elif code != _MODULE_TYPE:
         result.warnings.append(f"unknown Kamstrup manufacturer-specific VIFE {code:#04x} ignored")
 
@@ -103,7 +110,7 @@ def decode_flowiq2200(payload: bytes, f_port: int, received_at: datetime) -> Dec
     result.warnings.extend(telegram.warnings)
     for record in telegram.records:
         time = record.time or received_at
-        if record.vif == 0x7F:
+        if record.vif == oms.VIF_MANUFACTURER:
             _manufacturer(result, record, time)
             continue
         metric = _METRICS.get(record.quantity)

@@ -243,8 +243,10 @@ _MANUFACTURER_SPEC = VifSpec(MANUFACTURER_SPECIFIC, "", 0, 1.0, UNSIGNED)
 _PLAIN_TEXT_SPEC = VifSpec(PLAIN_TEXT_UNIT, "", 0, 1.0, NUMBER)
 _ANY_SPEC = VifSpec(ANY, "", 0, 1.0, UNSIGNED)
 
-# Record.vif for the extension tables: 0xFB00 | code, 0xFD00 | code.
+# Record.vif for the extension tables: 0xFB00 | code, 0xFD00 | code; 0x7F for a
+# manufacturer-specific VIF (0x7F or 0xFF), whose VIFEs are then in Record.vifes.
 VIF_FB, VIF_FD = 0xFB00, 0xFD00
+VIF_MANUFACTURER = 0x7F
 
 # Data field coding (DIF bits 3-0) -> data size in bytes; BCD codes and the real marked.
 # 0 no data, 1-4 / 6 / 7 integer of 1-4 / 6 / 8 bytes, 5 32-bit real, 8 selection for readout
@@ -528,7 +530,7 @@ def _records(payload: bytes, offset: int, telegram: Telegram) -> None:
                 spec = EXTENSION_FD.get(table_code)
                 vif_id = VIF_FD | table_code
         elif code == 0x7F:
-            spec, vif_id, manufacturer_tail = _MANUFACTURER_SPEC, 0x7F, True
+            spec, vif_id, manufacturer_tail = _MANUFACTURER_SPEC, VIF_MANUFACTURER, True
         elif code == 0x7C:
             spec, vif_id = _PLAIN_TEXT_SPEC, 0x7C
         elif code == 0x7E:
