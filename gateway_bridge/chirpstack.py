@@ -161,8 +161,12 @@ def _network_event(event_type: str, doc: Mapping[str, Any], raw: bytes) -> Netwo
     key = doc.get("deduplicationId") or doc.get("downlinkId")
     context = doc.get("context") if isinstance(doc.get("context"), Mapping) else {}
     if not key and event_type == "log":
-        # Log events have no id of their own: key on the content so a redelivery is a no-op.
-        key = hashlib.sha256(raw).hexdigest()[:32]
+        # Log events have no id of their own. Codec errors and fCnt warnings name their uplink
+        # in context.deduplication_id: key on it (and the code) so they correlate; otherwise
+        # key on the content, so that a redelivery is a no-op either way.
+        uplink_id = context.get("deduplication_id") if context else None
+        code = doc.get("code") or ""
+        key = f"{uplink_id}:{code}" if uplink_id else hashlib.sha256(raw).hexdigest()[:32]
     data = {k: v for k, v in doc.items() if k not in ("deviceInfo", "time")}
     if context:
         data["context"] = dict(context)

@@ -85,6 +85,11 @@ class BridgeConfig:
     queue_size: int = 5000
     # device-profile name -> model id, used for devices missing from our registry
     model_by_profile: dict[str, str] = field(default_factory=dict)
+    # Use ChirpStack's decoded `object` (device-profile codec) when the model has a mapping.
+    use_chirpstack_object: bool = False
+    # Larger messages are dead-lettered unparsed (a ChirpStack event is a few kB at most).
+    max_message_bytes: int = 256 * 1024
+    metrics_port: int | None = None  # Prometheus /metrics on 127.0.0.1:PORT when set
 
     @property
     def subscription(self) -> str:

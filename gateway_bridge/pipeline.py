@@ -1,6 +1,7 @@
 """From one MQTT message to the rows it produces: parse, pick the time, decode, or dead-letter.
 
-Pure apart from the injected model lookup; the subscriber runs it on every message.
+`Processor` is pure apart from the injected model lookup and the metrics it counts; the
+ingest service runs it on every spooled message.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 import decoders
+from decoders.chirpstack_object import OBJECT_MAPPINGS, decode_object
 from gateway_bridge.chirpstack import NetworkEvent, Uplink, parse_event
 from gateway_bridge.config import BridgeConfig
 from gateway_bridge.errors import EventParseError
+from gateway_bridge.metrics import BridgeMetrics
 from ingest_service.records import (
     Batch,
     DeadLetterRow,
     EventRow,
+    InboundMessage,
     MeasurementRow,
     NetworkEventRow,
     UplinkRow,
@@ -32,6 +36,7 @@ ModelLookup = Callable[[str], str | None]
 _EARLIEST = datetime.fromisoformat("2015-01-01T00:00:00+00:00")
 _FUTURE_SLACK = timedelta(minutes=2)
 MODEL_TAG = "icone_model"  # a ChirpStack device/profile tag naming our model id
+NETWORK_CHANNEL = "network"  # channel of values reported by ChirpStack, not by the payload
 
 
 def choose_time(
@@ -47,129 +52,228 @@ def choose_time(
     return received_at, "received"
 
 
-def _model_for(uplink: Uplink, lookup: ModelLookup, by_profile: Mapping[str, str]) -> str | None:
-    return (
-        lookup(uplink.dev_eui)
-        or uplink.tags.get(MODEL_TAG)
-        or by_profile.get(uplink.device_profile_name)
-    )
+class Processor:
+    """Turns InboundMessages into rows. Never raises: every failure becomes a dead letter."""
 
+    def __init__(
+        self, config: BridgeConfig, lookup: ModelLookup, metrics: BridgeMetrics | None = None
+    ) -> None:
+        self._config = config
+        self._lookup = lookup
+        self._metrics = metrics or BridgeMetrics()
+        self._max_age = timedelta(seconds=config.session_expiry_s)
 
-def _uplink_rows(
-    topic: str,
-    raw: bytes,
-    uplink: Uplink,
-    received_at: datetime,
-    config: BridgeConfig,
-    lookup: ModelLookup,
-) -> Batch:
-    batch = Batch()
-    time, source = choose_time(
-        uplink.event_time, uplink.ns_time, received_at, timedelta(seconds=config.session_expiry_s)
-    )
-    if source != "event":
+    def __call__(self, message: InboundMessage) -> Batch:
+        return self.process(message)
+
+    def process(self, message: InboundMessage) -> Batch:
+        topic, payload, received_at = message.topic, message.payload, message.received_at
+        event_type = topic.rsplit("/", 1)[-1]
+        if len(payload) > self._config.max_message_bytes:
+            return self._dead(
+                message,
+                "parse",
+                f"message of {len(payload)} bytes exceeds {self._config.max_message_bytes}",
+                event_type,
+            )
+        try:
+            event = parse_event(topic, payload, self._config.event_format)
+        except EventParseError as exc:
+            return self._dead(message, "parse", str(exc), event_type)
+        try:
+            if isinstance(event, Uplink):
+                return self._uplink_rows(message, event)
+            return self._network_event_rows(event, received_at)
+        except Exception as exc:  # the outermost guard: a bug must not stop the stream
+            logger.exception("processing failed", extra={"topic": topic})
+            return self._dead(message, "decode", f"internal error: {exc!r}", event_type)
+
+    def _dead(
+        self,
+        message: InboundMessage,
+        stage: str,
+        reason: str,
+        event_type: str,
+        dev_eui: str | None = None,
+    ) -> Batch:
         logger.warning(
-            "implausible uplink time, filed under %s time",
-            source,
-            extra={
-                "dev_eui": uplink.dev_eui,
-                "f_cnt": uplink.f_cnt,
-                "deduplication_id": str(uplink.deduplication_id),
-                "event_time": uplink.event_time.isoformat() if uplink.event_time else None,
-            },
+            "message not %s: %s",
+            "parsed" if stage == "parse" else "decoded",
+            reason,
+            extra={"topic": message.topic},
         )
-    model = _model_for(uplink, lookup, config.model_by_profile)
-    status = "ok"
-    if uplink.f_port == 0 or not uplink.data:
-        status = "no_payload"  # MAC-only frame: link activity, nothing to decode
-    elif model is None or not decoders.is_supported(model):
-        status = "unknown_device"
-        reason = (
-            f"device {uplink.dev_eui} is not registered and has no model tag"
-            if model is None
-            else f"device {uplink.dev_eui} has unknown model {model!r}"
-        )
-        logger.warning("uplink not decoded: %s", reason, extra={"topic": topic})
+        self._metrics.processed.labels(event_type, "", f"{stage}_error").inc()
+        self._metrics.dead_letters.labels(stage).inc()
+        batch = Batch()
         batch.dead_letters.append(
             DeadLetterRow(
-                received_at, topic, raw, "decode", reason, uplink.dev_eui, uplink.deduplication_id
+                message.received_at, message.topic, message.payload, stage, reason, dev_eui
             )
         )
-    else:
-        result = decoders.decode(model, uplink.data, uplink.f_port, time)
-        status = "errors" if result.errors else "warnings" if result.warnings else "ok"
-        dedup = uplink.deduplication_id
-        batch.measurements.extend(
-            MeasurementRow(m.time, uplink.dev_eui, m.metric, m.channel, m.value, dedup)
-            for m in result.measurements
-        )
-        batch.events.extend(
-            EventRow(e.time, uplink.dev_eui, e.code, e.active, "payload", "", dedup)
-            for e in result.events
-        )
-        if result.errors:
-            reason = f"{model}: " + "; ".join(result.errors)
-            batch.dead_letters.append(
-                DeadLetterRow(received_at, topic, raw, "decode", reason, uplink.dev_eui, dedup)
-            )
-    batch.uplinks.append(
-        UplinkRow(
-            time=time,
-            deduplication_id=uplink.deduplication_id,
-            dev_eui=uplink.dev_eui,
-            f_cnt=uplink.f_cnt,
-            f_port=uplink.f_port,
-            payload=uplink.data,
-            time_source=source,
-            event_time=uplink.event_time,
-            received_at=received_at,
-            rssi=uplink.rssi,
-            snr=uplink.snr,
-            gateway_count=len(uplink.gateway_ids),
-            gateway_ids=list(uplink.gateway_ids),
-            dr=uplink.dr,
-            spreading_factor=uplink.spreading_factor,
-            frequency=uplink.frequency,
-            model=model,
-            decode_status=status,
-        )
-    )
-    return batch
-
-
-def _network_event_rows(event: NetworkEvent, received_at: datetime, max_age: timedelta) -> Batch:
-    time, _ = choose_time(event.event_time, None, received_at, max_age)
-    batch = Batch()
-    batch.network_events.append(
-        NetworkEventRow(
-            time=time,
-            dev_eui=event.dev_eui,
-            event_type=event.event_type,
-            event_key=event.event_key,
-            level=event.level,
-            code=event.code,
-            description=event.description,
-            data=json.dumps(event.data, default=str, sort_keys=True),
-        )
-    )
-    return batch
-
-
-def process_message(
-    topic: str,
-    payload: bytes,
-    received_at: datetime,
-    config: BridgeConfig,
-    lookup: ModelLookup,
-) -> Batch:
-    """Everything one MQTT message produces. Never raises: failures become dead letters."""
-    try:
-        event = parse_event(topic, payload, config.event_format)
-    except EventParseError as exc:
-        logger.warning("message not parsed: %s", exc, extra={"topic": topic})
-        batch = Batch()
-        batch.dead_letters.append(DeadLetterRow(received_at, topic, payload, "parse", str(exc)))
         return batch
-    if isinstance(event, Uplink):
-        return _uplink_rows(topic, payload, event, received_at, config, lookup)
-    return _network_event_rows(event, received_at, timedelta(seconds=config.session_expiry_s))
+
+    def _model_for(self, uplink: Uplink) -> str | None:
+        return (
+            self._lookup(uplink.dev_eui)
+            or uplink.tags.get(MODEL_TAG)
+            or self._config.model_by_profile.get(uplink.device_profile_name)
+        )
+
+    def _decode(self, model: str, uplink: Uplink, time: datetime) -> decoders.DecodeResult:
+        if (
+            self._config.use_chirpstack_object
+            and uplink.object is not None
+            and model in OBJECT_MAPPINGS
+        ):
+            return decode_object(model, uplink.object, time)
+        return decoders.decode(model, uplink.data, uplink.f_port, time)
+
+    def _uplink_rows(self, message: InboundMessage, uplink: Uplink) -> Batch:
+        batch = Batch()
+        time, source = choose_time(
+            uplink.event_time, uplink.ns_time, message.received_at, self._max_age
+        )
+        log_extra = {
+            "dev_eui": uplink.dev_eui,
+            "f_cnt": uplink.f_cnt,
+            "deduplication_id": str(uplink.deduplication_id),
+        }
+        if source != "event":
+            logger.warning(
+                "implausible uplink time %s, filed under %s time",
+                uplink.event_time,
+                source,
+                extra=log_extra,
+            )
+        self._metrics.lag.set((message.received_at - time).total_seconds())
+        model = self._model_for(uplink)
+        dedup = uplink.deduplication_id
+        if uplink.f_port == 0 or not uplink.data:
+            status = "no_payload"  # MAC-only frame: link activity, nothing to decode
+        elif model is None or not decoders.is_supported(model):
+            status = "unknown_device"
+            reason = (
+                f"device {uplink.dev_eui} is not registered and has no model tag"
+                if model is None
+                else f"device {uplink.dev_eui} has unknown model {model!r}"
+            )
+            logger.warning(
+                "uplink not decoded: %s", reason, extra={"topic": message.topic, **log_extra}
+            )
+            self._metrics.dead_letters.labels("decode").inc()
+            batch.dead_letters.append(
+                DeadLetterRow(
+                    message.received_at,
+                    message.topic,
+                    message.payload,
+                    "decode",
+                    reason,
+                    uplink.dev_eui,
+                    dedup,
+                )
+            )
+        else:
+            result = self._decode(model, uplink, time)
+            status = "failed" if result.errors else "warnings" if result.warnings else "decoded"
+            batch.measurements.extend(
+                MeasurementRow(m.time, uplink.dev_eui, m.metric, m.channel, m.value, dedup)
+                for m in result.measurements
+            )
+            batch.events.extend(
+                EventRow(e.time, uplink.dev_eui, e.code, e.active, "payload", "", dedup)
+                for e in result.events
+            )
+            self._metrics.measurements.inc(len(result.measurements))
+            if result.errors:
+                reason = f"{model}: " + "; ".join(result.errors)
+                logger.warning("decode errors: %s", reason, extra=log_extra)
+                self._metrics.dead_letters.labels("decode").inc()
+                batch.dead_letters.append(
+                    DeadLetterRow(
+                        message.received_at,
+                        message.topic,
+                        message.payload,
+                        "decode",
+                        reason,
+                        uplink.dev_eui,
+                        dedup,
+                    )
+                )
+        self._metrics.processed.labels("up", model or "", status).inc()
+        batch.uplinks.append(
+            UplinkRow(
+                time=time,
+                deduplication_id=dedup,
+                dev_eui=uplink.dev_eui,
+                f_cnt=uplink.f_cnt,
+                f_port=uplink.f_port,
+                payload=uplink.data,
+                time_source=source,
+                event_time=uplink.event_time,
+                received_at=message.received_at,
+                rssi=uplink.rssi,
+                snr=uplink.snr,
+                gateway_count=len(uplink.gateway_ids),
+                gateway_ids=list(uplink.gateway_ids),
+                dr=uplink.dr,
+                spreading_factor=uplink.spreading_factor,
+                frequency=uplink.frequency,
+                model=model,
+                decode_status=_STATUS_COLUMN[status],
+            )
+        )
+        return batch
+
+    def _network_event_rows(self, event: NetworkEvent, received_at: datetime) -> Batch:
+        time, _ = choose_time(event.event_time, None, received_at, self._max_age)
+        batch = Batch()
+        batch.network_events.append(
+            NetworkEventRow(
+                time=time,
+                dev_eui=event.dev_eui,
+                event_type=event.event_type,
+                event_key=event.event_key,
+                level=event.level,
+                code=event.code,
+                description=event.description,
+                data=json.dumps(event.data, default=str, sort_keys=True),
+            )
+        )
+        if event.event_type == "status":
+            battery = _status_battery(event.data)
+            if battery is not None:
+                batch.measurements.append(
+                    MeasurementRow(
+                        time, event.dev_eui, "battery_level", NETWORK_CHANNEL, battery, None
+                    )
+                )
+        if event.event_type == "log" and event.level in ("ERROR", "WARNING"):
+            logger.warning(
+                "ChirpStack %s %s: %s",
+                event.level,
+                event.code,
+                event.description,
+                extra={
+                    "dev_eui": event.dev_eui,
+                    "deduplication_id": event.data.get("context", {}).get("deduplication_id", ""),
+                },
+            )
+        self._metrics.processed.labels(event.event_type, "", "recorded").inc()
+        return batch
+
+
+_STATUS_COLUMN = {
+    "decoded": "ok",
+    "warnings": "warnings",
+    "failed": "errors",
+    "unknown_device": "unknown_device",
+    "no_payload": "no_payload",
+}
+
+
+def _status_battery(data: Mapping[str, object]) -> float | None:
+    """ChirpStack's DevStatusAns battery %, unless the device is mains-powered or cannot tell."""
+    if data.get("externalPowerSource") or data.get("batteryLevelUnavailable"):
+        return None
+    level = data.get("batteryLevel")
+    return float(level) if isinstance(level, int | float) and 0 <= level <= 100 else None

@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,16 +27,17 @@ from paho.mqtt.properties import Properties
 
 from gateway_bridge.config import BridgeConfig
 from gateway_bridge.errors import BrokerUnavailable
-from gateway_bridge.pipeline import ModelLookup, process_message
-from ingest_service.records import Batch
+from gateway_bridge.metrics import BridgeMetrics
+from ingest_service.records import InboundMessage
 
 logger = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
-    """Makes a batch durable; returns only when it is (or raises to stop the bridge)."""
+    """Makes messages durable (spool or database). Returns only when they are; may block
+    while it is full (backpressure); raises to stop the bridge."""
 
-    def store(self, batch: Batch) -> object: ...
+    def accept(self, messages: Sequence[InboundMessage]) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +53,19 @@ class _Message:
 @dataclass(slots=True)
 class BridgeStats:
     received: Counter[str] = field(default_factory=Counter)
-    stored_batches: int = 0
-    dead_letters: int = 0
+    acknowledged: int = 0
+    durable_batches: int = 0
     reconnects: int = 0
 
 
 class Bridge:
-    def __init__(self, config: BridgeConfig, sink: Sink, lookup: ModelLookup) -> None:
+    def __init__(
+        self, config: BridgeConfig, sink: Sink, metrics: BridgeMetrics | None = None
+    ) -> None:
         self.config = config
         self.stats = BridgeStats()
+        self.metrics = metrics or BridgeMetrics()
         self._sink = sink
-        self._lookup = lookup
         self._queue: queue.Queue[_Message] = queue.Queue(maxsize=config.queue_size)
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -70,7 +73,6 @@ class Bridge:
         self._generation = 0
         self._client = self._make_client()
         self._worker = threading.Thread(target=self._work, name="bridge-worker", daemon=True)
-        self.on_batch: Callable[[Batch], None] | None = None  # observation hook (tests, metrics)
 
     # --- connection -------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
@@ -141,6 +143,7 @@ class Bridge:
         self._connected.clear()
         if not self._stop.is_set():
             self.stats.reconnects += 1
+            self.metrics.reconnects.inc()
             logger.warning("disconnected from broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -180,28 +183,27 @@ class Bridge:
                 if self._stop.is_set():
                     return
                 continue
-            batch = Batch()
             for item in items:
-                self.stats.received[item.topic.rsplit("/", 1)[-1]] += 1
-                batch.extend(
-                    process_message(
-                        item.topic, item.payload, item.received_at, self.config, self._lookup
-                    )
-                )
+                event_type = item.topic.rsplit("/", 1)[-1]
+                self.stats.received[event_type] += 1
+                self.metrics.received.labels(event_type).inc()
+            messages = [InboundMessage(i.topic, i.payload, i.received_at) for i in items]
             try:
-                self._sink.store(batch)
+                self._sink.accept(messages)
             except Exception as exc:  # the sink gave up: stop without acknowledging
                 self._fatal = f"storage failed, stopping without acknowledging: {exc}"
                 logger.error("%s", self._fatal)
                 self._stop.set()
                 return
-            self.stats.stored_batches += 1
-            self.stats.dead_letters += len(batch.dead_letters)
+            self.stats.durable_batches += 1
+            self.metrics.batch_size.observe(len(items))
             for item in items:
+                # An ack on a newer connection would name another packet: skip it; the broker
+                # redelivers that message and idempotent storage absorbs the repeat.
                 if item.qos > 0 and item.generation == self._generation:
                     self._client.ack(item.mid, item.qos)
-            if self.on_batch is not None:
-                self.on_batch(batch)
+                    self.stats.acknowledged += 1
+            self.metrics.queue_depth.set(self._queue.qsize())
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:

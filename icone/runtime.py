@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +14,12 @@ from psycopg_pool import ConnectionPool
 
 from api.main import create_app
 from gateway_bridge.config import BridgeConfig, BrokerAddress, TlsFiles
+from gateway_bridge.metrics import BridgeMetrics
+from gateway_bridge.pipeline import Processor
 from gateway_bridge.subscriber import Bridge
 from icone import embedded
 from icone.settings import Settings
+from ingest_service.records import Batch, InboundMessage
 from ingest_service.registry import DeviceModels
 from ingest_service.service import Ingestor
 
@@ -69,7 +72,23 @@ def bridge_config(
         queue_size=b.queue_size,
         tls=TlsFiles(b.tls_ca_file, b.tls_cert_file, b.tls_key_file),
         model_by_profile=dict(b.model_by_profile),
+        use_chirpstack_object=b.use_chirpstack_object,
+        metrics_port=b.metrics_port,
     )
+
+
+class DirectSink:
+    """Processes and commits messages synchronously (no spool): durable on return."""
+
+    def __init__(self, pool: ConnectionPool[Any], processor: Processor) -> None:
+        self._ingestor = Ingestor(pool, max_retry_s=float("inf"))
+        self._processor = processor
+
+    def accept(self, messages: Sequence[InboundMessage]) -> None:
+        batch = Batch()
+        for message in messages:
+            batch.extend(self._processor(message))
+        self._ingestor.store(batch)
 
 
 @contextlib.contextmanager
@@ -78,9 +97,12 @@ def running_bridge(config: BridgeConfig, database_url: str) -> Iterator[Bridge]:
     pool: ConnectionPool[Any] = ConnectionPool(database_url, min_size=1, max_size=4, open=True)
     try:
         pool.wait(timeout=30)
-        ingestor = Ingestor(pool, max_retry_s=float("inf"))
+        metrics = BridgeMetrics()
+        if config.metrics_port:
+            metrics.serve(config.metrics_port)
         models = DeviceModels(pool)
-        bridge = Bridge(config, ingestor, models.lookup)
+        processor = Processor(config, models.lookup, metrics)
+        bridge = Bridge(config, DirectSink(pool, processor), metrics)
         bridge.start()
         try:
             yield bridge

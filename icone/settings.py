@@ -31,6 +31,8 @@ class BridgeSettings(BaseModel):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     model_by_profile: dict[str, str] = Field(default_factory=dict)
+    use_chirpstack_object: bool = False
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class ApiSettings(BaseModel):

@@ -44,7 +44,8 @@ def test_plain_mode_partitions_time_series_tables(database: str) -> None:
             "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%USING brin%'"
         ).fetchone()
     assert {"uplinks", "measurements", "device_events", "network_events"} <= partitioned
-    assert brin is not None and brin[0] >= 4
+    assert brin is not None
+    assert brin[0] >= 4
 
 
 def test_forcing_timescale_on_plain_postgres_fails_clearly(empty_database: str) -> None:

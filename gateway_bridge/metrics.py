@@ -1,0 +1,55 @@
+"""Prometheus metrics of the bridge, on a registry of its own (passed down, not global)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+@dataclass
+class BridgeMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.received = Counter(
+            "icone_bridge_messages_received",
+            "MQTT messages received, by event type",
+            ["event"],
+            registry=r,
+        )
+        self.processed = Counter(
+            "icone_bridge_messages_processed",
+            "Messages turned into rows, by event type, model and outcome "
+            "(decoded, warnings, failed, unknown_device, no_payload, parse_error, recorded)",
+            ["event", "model", "outcome"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "icone_bridge_dead_letters", "Dead letters written, by stage", ["stage"], registry=r
+        )
+        self.measurements = Counter(
+            "icone_bridge_measurements", "Measurements produced by decoding", registry=r
+        )
+        self.batch_size = Histogram(
+            "icone_bridge_batch_messages",
+            "Messages per acknowledged batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+            registry=r,
+        )
+        self.lag = Gauge(
+            "icone_bridge_lag_seconds",
+            "Receive time minus the uplink's time, for the last uplink processed",
+            registry=r,
+        )
+        self.reconnects = Counter(
+            "icone_bridge_reconnects", "Broker connections lost (then re-established)", registry=r
+        )
+        self.queue_depth = Gauge(
+            "icone_bridge_queue_depth", "Messages received and not yet made durable", registry=r
+        )
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Expose /metrics over HTTP (a daemon thread of prometheus_client)."""
+        start_http_server(port, addr=host, registry=self.registry)
