@@ -97,21 +97,30 @@ def _b64(value: object) -> bytes:
         raise EventParseError(f"`data` is not valid base64: {exc}") from None
 
 
-def _int(value: object) -> int | None:
+def _int(value: object, low: int, high: int) -> int | None:
+    """An integer in [low, high] (pbjson also sends numbers as strings); None otherwise, so
+    that a value out of its field's range never reaches the database."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
+        value = int(value)
+    elif isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, int) and low <= value <= high:
+        return value
     return None
 
 
+_U32 = 2**32 - 1
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    """A JSON object, or an empty one for any other type (every sub-object is optional)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _dev_eui(doc: Mapping[str, Any]) -> str:
-    info = doc.get("deviceInfo")
-    dev_eui = info.get("devEui") if isinstance(info, Mapping) else None
+    dev_eui = _map(doc.get("deviceInfo")).get("devEui")
     if not isinstance(dev_eui, str) or len(dev_eui) != 16:
         raise EventParseError("missing or invalid deviceInfo.devEui")
     try:
@@ -126,31 +135,39 @@ def _uplink(doc: Mapping[str, Any]) -> Uplink:
         dedup = UUID(str(doc["deduplicationId"]))
     except (KeyError, ValueError):
         raise EventParseError("missing or invalid deduplicationId") from None
-    info = doc.get("deviceInfo") or {}
-    rx_info = [rx for rx in doc.get("rxInfo") or [] if isinstance(rx, Mapping)]
-    rssis = [r for r in (_int(rx.get("rssi")) for rx in rx_info) if r is not None]
+    f_port = _int(doc.get("fPort", 0), 0, 255)
+    if f_port is None:
+        raise EventParseError(f"invalid fPort {doc.get('fPort')!r}")
+    info = _map(doc.get("deviceInfo"))
+    raw_rx = doc.get("rxInfo")
+    rx_info = [rx for rx in raw_rx if isinstance(rx, Mapping)] if isinstance(raw_rx, list) else []
+    rssis = [r for r in (_int(rx.get("rssi"), -200, 50) for rx in rx_info) if r is not None]
     # gw.* messages drop zero values: an absent snr on a present rxInfo means 0 dB.
-    snrs = [float(s) for s in (rx.get("snr", 0.0) for rx in rx_info) if isinstance(s, int | float)]
+    snrs = [
+        float(s)
+        for s in (rx.get("snr", 0.0) for rx in rx_info)
+        if isinstance(s, int | float) and -50 <= s <= 50
+    ]
     ns_times = [t for t in (parse_time(rx.get("nsTime")) for rx in rx_info) if t is not None]
-    tx_info = doc.get("txInfo") or {}
-    lora = (tx_info.get("modulation") or {}).get("lora") or {}
+    tx_info = _map(doc.get("txInfo"))
+    lora = _map(_map(tx_info.get("modulation")).get("lora"))
     obj = doc.get("object")
-    tags = info.get("tags") or {}
+    tags = _map(info.get("tags"))
     return Uplink(
         deduplication_id=dedup,
         dev_eui=_dev_eui(doc),
         event_time=parse_time(doc.get("time")),
         ns_time=min(ns_times) if ns_times else None,
-        f_cnt=_int(doc.get("fCnt")),
-        f_port=_int(doc.get("fPort")) or 0,
+        f_cnt=_int(doc.get("fCnt"), 0, _U32),
+        f_port=f_port,
         data=_b64(doc.get("data")),
         object=obj if isinstance(obj, Mapping) else None,
         device_profile_name=str(info.get("deviceProfileName") or ""),
-        tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {},
+        tags={str(k): str(v) for k, v in tags.items()},
         confirmed=bool(doc.get("confirmed")),
-        dr=_int(doc.get("dr")),
-        spreading_factor=_int(lora.get("spreadingFactor")),
-        frequency=_int(tx_info.get("frequency")),
+        dr=_int(doc.get("dr"), 0, 15),
+        spreading_factor=_int(lora.get("spreadingFactor"), 5, 12),
+        frequency=_int(tx_info.get("frequency"), 0, _U32),
         rssi=max(rssis) if rssis else None,
         snr=max(snrs) if snrs else None,
         gateway_ids=tuple(str(rx["gatewayId"]) for rx in rx_info if rx.get("gatewayId")),
@@ -159,7 +176,7 @@ def _uplink(doc: Mapping[str, Any]) -> Uplink:
 
 def _network_event(event_type: str, doc: Mapping[str, Any], raw: bytes) -> NetworkEvent:
     key = doc.get("deduplicationId") or doc.get("downlinkId")
-    context = doc.get("context") if isinstance(doc.get("context"), Mapping) else {}
+    context = _map(doc.get("context"))
     if not key and event_type == "log":
         # Log events have no id of their own. Codec errors and fCnt warnings name their uplink
         # in context.deduplication_id: key on it (and the code) so they correlate; otherwise

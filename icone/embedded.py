@@ -126,6 +126,17 @@ def _stop(proc: subprocess.Popen[bytes], sig: int, name: str, timeout: float = 2
 class RunningService:
     url: str = field(repr=False)  # contains the generated password: never log it
     port: int = 0
+    tls_port: int | None = None  # Mosquitto's TLS listener, when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """PEM material for a TLS listener of the embedded broker (tests use a throwaway CA)."""
+
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes = field(repr=False)
+    port: int | None = None
 
 
 def _pg_bin(name: str) -> str:
@@ -258,6 +269,7 @@ def mosquitto(
     port: int | None = None,
     timeout: float = 30,
     extra_config: str = "",
+    tls: TlsListener | None = None,
 ) -> Iterator[RunningService]:
     """Run a Mosquitto broker with persistence under `state_dir/mosquitto`."""
     state_dir = state_dir.resolve()
@@ -276,6 +288,19 @@ def mosquitto(
     mosquitto_password_file(passwd, "icone", password)
     passwd.chmod(0o600)
     port = free_port(port)
+    tls_port = None
+    if tls is not None:
+        tls_port = free_port(tls.port)
+        for name, pem in (("ca.pem", tls.ca_pem), ("server.pem", tls.cert_pem),
+                          ("server.key", tls.key_pem)):
+            (directory / name).write_bytes(pem)
+            (directory / name).chmod(0o600)
+            if user is not None:
+                os.chown(directory / name, user.pw_uid, user.pw_gid)
+        extra_config += (
+            f"\nlistener {tls_port} 127.0.0.1\ncafile {directory}/ca.pem\n"
+            f"certfile {directory}/server.pem\nkeyfile {directory}/server.key\n"
+        )
     conf = directory / "mosquitto.conf"
     conf.write_text(
         "\n".join(
@@ -311,6 +336,10 @@ def mosquitto(
     try:
         _wait_port(port, proc, "mosquitto", log, timeout)
         logger.info("embedded Mosquitto listening on 127.0.0.1:%d", port)
-        yield RunningService(url=f"mqtt://icone:{password}@127.0.0.1:{port}", port=port)
+        if tls_port is not None:
+            _wait_port(tls_port, proc, "mosquitto (TLS)", log, timeout)
+        yield RunningService(
+            url=f"mqtt://icone:{password}@127.0.0.1:{port}", port=port, tls_port=tls_port
+        )
     finally:
         _stop(proc, signal.SIGTERM, "mosquitto")
