@@ -102,9 +102,9 @@ def _int(value: object, low: int, high: int) -> int | None:
     that a value out of its field's range never reaches the database."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
+        return _int(int(value), low, high)
     if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
         value = int(value)
     if isinstance(value, int) and low <= value <= high:
         return value
