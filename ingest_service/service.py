@@ -1,16 +1,29 @@
-"""The ingest service: stores batches from the bridge, durably and idempotently."""
+"""The ingest service: stores what the bridge receives, durably and idempotently.
+
+`IngestService` (spool, drainer, bisection) is the service; `Ingestor` is the earlier
+direct-write path, kept until the bridge is rewired to `IngestService.accept`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
+import threading
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
-from ingest_service.errors import StorageError
-from ingest_service.records import Batch
+from ingest_service.enrich import Enricher
+from ingest_service.errors import IngestError, StorageError
+from ingest_service.records import Batch, DeadLetterRow, InboundMessage
+from ingest_service.spool import Position, Spool, SpoolFull
 from ingest_service.writer import WriteCounts, write_batch
 
 logger = logging.getLogger(__name__)
@@ -52,3 +65,402 @@ class Ingestor:
                     "store failed (attempt %d), retrying in %.2f s: %s", attempt, delay, exc
                 )
                 time.sleep(delay)
+
+
+# --- the spooled ingest service ---------------------------------------------------------
+
+Process = Callable[[InboundMessage], Batch]
+_T = TypeVar("_T")
+
+
+class IngestClosed(IngestError):
+    """`accept` was called after `stop`."""
+
+
+class _Abandoned(Exception):
+    """Stop's deadline passed while the database was unavailable: leave the rest spooled."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStats:
+    spooled: int  # messages made durable by accept
+    committed_messages: int  # messages whose rows are committed (their spool records freed)
+    rows: dict[str, int]  # rows inserted per table (duplicates excluded)
+    dead_letters: int  # dead-letter rows written (new or seen again)
+    bisections: int  # splits of a batch that failed on its content
+    retries: int  # attempts that failed on the connection/server and were retried
+    database_up: bool  # did the last attempt reach the database?
+    spool_bytes: int  # bytes spooled and not yet committed
+    spool_pending: int  # messages spooled and not yet committed
+    lag_s: float  # age of the oldest message read and not yet committed (0 when idle)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOutcome:
+    """What one message became: its rows, and the reason if storing them failed."""
+
+    message: InboundMessage
+    batch: Batch  # rows from `process` (parse/decode dead letters included) and enrichment
+    store_error: str | None = None  # set when the message became a 'store' dead letter
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    counts: WriteCounts
+    outcomes: list[MessageOutcome]
+    bisections: int
+
+
+def _sum_counts(a: WriteCounts, b: WriteCounts) -> WriteCounts:
+    return WriteCounts(
+        *(getattr(a, f.name) + getattr(b, f.name) for f in dataclasses.fields(WriteCounts))
+    )
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """Connection or server-side trouble (retry the same rows later) vs bad content."""
+    cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ else exc
+    if isinstance(cause, psycopg.errors.ProgramLimitExceeded):
+        return False  # class 54 is an OperationalError, but caused by the row (too big)
+    return isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError | OSError)
+
+
+class _SystemicFailure(Exception):
+    """Even the dead letter for a single message cannot be written: not the message's fault."""
+
+
+class BatchWriter:
+    """process -> enrich -> one transaction per batch, bisecting batches that fail on content.
+
+    Used by the spool drainer and, synchronously, by `IngestService.write_now` and the
+    dead-letter replay. Retriable errors (database unreachable) are raised to the caller.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        process: Process,
+        enrich: Enricher | None = None,
+        *,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self._pool = pool
+        self._process = process
+        self._enrich = enrich
+        self.connect_timeout_s = connect_timeout_s
+
+    def prepare(self, messages: Sequence[InboundMessage]) -> list[MessageOutcome]:
+        """Rows of each message; raises (retriable) if the registry cannot be read."""
+        outcomes = []
+        for message in messages:
+            try:
+                batch = self._process(message)
+            except Exception as exc:
+                if is_retriable(exc):
+                    raise  # e.g. the model lookup could not reach the registry
+                # `process` must not raise; if it does, the message is kept, not lost.
+                logger.exception("processing raised", extra={"topic": message.topic})
+                batch = Batch()
+                batch.dead_letters.append(
+                    DeadLetterRow(
+                        message.received_at,
+                        message.topic,
+                        message.payload,
+                        "decode",
+                        f"processing raised {exc!r}",
+                    )
+                )
+            if self._enrich is not None:
+                batch = self._enrich.enrich(batch)
+            outcomes.append(MessageOutcome(message, batch))
+        return outcomes
+
+    def _write(self, batch: Batch) -> WriteCounts:
+        with self._pool.connection(timeout=self.connect_timeout_s) as conn:
+            return write_batch(conn, batch)
+
+    def store(self, outcomes: list[MessageOutcome]) -> WriteResult:
+        """Write all rows in one transaction; on a content error, bisect down to the culprit."""
+        result: list[MessageOutcome] = []
+        bisections = 0
+
+        def attempt(part: list[MessageOutcome]) -> WriteCounts:
+            nonlocal bisections
+            merged = Batch()
+            for outcome in part:
+                merged.extend(outcome.batch)
+            try:
+                counts = self._write(merged)
+            except Exception as exc:
+                if is_retriable(exc):
+                    raise
+                if len(part) == 1:
+                    return self._store_dead_letter(part[0], exc, result)
+                bisections += 1
+                half = len(part) // 2
+                logger.warning(
+                    "batch of %d messages failed on its content, bisecting: %s",
+                    len(part),
+                    exc,
+                    extra={"messages": len(part)},
+                )
+                return _sum_counts(attempt(part[:half]), attempt(part[half:]))
+            result.extend(part)
+            return counts
+
+        counts = attempt(outcomes)
+        # Bisection stores in order, so `result` is in message order as well.
+        return WriteResult(counts, result, bisections)
+
+    def _store_dead_letter(
+        self, outcome: MessageOutcome, exc: Exception, result: list[MessageOutcome]
+    ) -> WriteCounts:
+        message = outcome.message
+        cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ else exc
+        reason = f"{type(cause).__name__}: {cause}".strip()
+        uplink = outcome.batch.uplinks[0] if outcome.batch.uplinks else None
+        letter = Batch()
+        letter.dead_letters.append(
+            DeadLetterRow(
+                message.received_at,
+                message.topic,
+                message.payload,
+                "store",
+                reason,
+                uplink.dev_eui if uplink else None,
+                uplink.deduplication_id if uplink else None,
+            )
+        )
+        try:
+            counts = self._write(letter)
+        except Exception as exc2:
+            if is_retriable(exc2):
+                raise
+            raise _SystemicFailure(f"{reason}; and its dead letter failed too: {exc2}") from exc2
+        logger.error(
+            "message not storable, dead-lettered: %s",
+            reason,
+            extra={
+                "topic": message.topic,
+                "dev_eui": uplink.dev_eui if uplink else None,
+                "deduplication_id": str(uplink.deduplication_id) if uplink else None,
+            },
+        )
+        result.append(MessageOutcome(message, outcome.batch, reason))
+        return counts
+
+
+@dataclass(slots=True)
+class _Counters:
+    spooled: int = 0
+    committed_messages: int = 0
+    rows: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {f.name: 0 for f in dataclasses.fields(WriteCounts)}
+    )
+    dead_letters: int = 0
+    bisections: int = 0
+    retries: int = 0
+    database_up: bool = True
+    oldest_in_flight: datetime | None = None
+
+    def add(self, result: WriteResult) -> None:
+        for name in self.rows:
+            self.rows[name] += getattr(result.counts, name)
+        self.dead_letters += result.counts.dead_letters
+        self.bisections += result.bisections
+
+
+class IngestService:
+    """Spool first, database second: `accept` returns once messages are fsync'ed locally.
+
+    A drainer thread reads the spool in order, turns messages into rows (`process`, then
+    `enrich`), writes them with `BatchWriter` and only then commits the spool cursor: a crash
+    anywhere re-reads uncommitted records, and the idempotent writes absorb the repeats.
+    While PostgreSQL is unreachable the drainer retries forever (capped exponential
+    backoff with jitter) and `accept` keeps filling the spool up to its bound, then blocks:
+    the bridge stops acknowledging and the broker holds the rest.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        spool: Spool,
+        process: Process,
+        *,
+        batch_size: int = 2000,
+        flush_interval_s: float = 0.2,
+        base_delay_s: float = 0.1,
+        max_delay_s: float = 5.0,
+        enrich: Enricher | None = None,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self._spool = spool
+        self._writer = BatchWriter(pool, process, enrich, connect_timeout_s=connect_timeout_s)
+        self._batch_size = batch_size
+        self._flush_interval_s = flush_interval_s
+        self._base_delay_s = base_delay_s
+        self._max_delay_s = max_delay_s
+        self._counters = _Counters()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()  # no more accept
+        self._abandon = threading.Event()  # stop's deadline passed: stop retrying
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("IngestService already started")
+        self._thread = threading.Thread(target=self._run, name="ingest-drainer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Refuse new messages, drain what the database takes within `timeout`, then stop.
+
+        Whatever is not committed by then stays in the spool for the next start.
+        """
+        self._closed.set()
+        if self._thread is None:
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._abandon.set()
+            # A write in progress finishes (or fails) within the connect timeout.
+            self._thread.join(self._writer.connect_timeout_s + 5)
+            if self._thread.is_alive():
+                logger.error("ingest drainer did not stop; its batch stays spooled")
+        logger.info("ingest service stopped", extra={"spool_pending": self._spool.pending})
+
+    # --- input -------------------------------------------------------------------------
+    def accept(self, messages: list[InboundMessage], timeout: float | None = None) -> None:
+        """Durable on return (fsync'ed in the spool). Waits while the spool is full."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        nbytes = sum(len(m.payload) + len(m.topic) + 32 for m in messages)
+        while True:
+            if self._closed.is_set():
+                raise IngestClosed("the ingest service is stopped")
+            try:
+                self._spool.append(messages)
+            except SpoolFull:
+                wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if wait <= 0:
+                    raise TimeoutError(
+                        f"spool full ({self._spool.size_bytes} bytes) for {timeout} s"
+                    ) from None
+                self._spool.wait_for_space(nbytes, wait)
+                continue
+            with self._lock:
+                self._counters.spooled += len(messages)
+            return
+
+    def write_now(self, messages: Sequence[InboundMessage]) -> WriteCounts:
+        """Process and write without the spool (tools, replay); raises StorageError if the
+        database is unreachable. Content failures still become 'store' dead letters."""
+        return self.write_detailed(messages).counts
+
+    def write_detailed(self, messages: Sequence[InboundMessage]) -> WriteResult:
+        try:
+            result = self._writer.store(self._writer.prepare(messages))
+        except _SystemicFailure as exc:
+            raise StorageError(str(exc)) from exc
+        except Exception as exc:
+            if is_retriable(exc):
+                raise StorageError(f"database unavailable: {exc}") from exc
+            raise
+        with self._lock:
+            self._counters.add(result)
+        return result
+
+    @property
+    def stats(self) -> IngestStats:
+        with self._lock:
+            c = self._counters
+            oldest = c.oldest_in_flight
+            return IngestStats(
+                spooled=c.spooled,
+                committed_messages=c.committed_messages,
+                rows=dict(c.rows),
+                dead_letters=c.dead_letters,
+                bisections=c.bisections,
+                retries=c.retries,
+                database_up=c.database_up,
+                spool_bytes=self._spool.size_bytes,
+                spool_pending=self._spool.pending,
+                lag_s=(datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0,
+            )
+
+    # --- drainer -----------------------------------------------------------------------
+    def _collect(self) -> list[tuple[Position, InboundMessage]]:
+        """A batch: `batch_size` records, or what came within `flush_interval_s` of the first."""
+        items = self._spool.read(self._batch_size)
+        if not items:
+            return items
+        deadline = time.monotonic() + self._flush_interval_s
+        while len(items) < self._batch_size and not self._closed.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._spool.wait(remaining):
+                break
+            items.extend(self._spool.read(self._batch_size - len(items)))
+        return items
+
+    def _run(self) -> None:
+        while not (self._closed.is_set() and self._spool.unread == 0):
+            items = self._collect()
+            if not items:
+                self._spool.wait(0.2)
+                continue
+            with self._lock:
+                self._counters.oldest_in_flight = items[0][1].received_at
+            messages = [m for _, m in items]
+            try:
+                # Decoded once; only the step that failed is repeated.
+                outcomes = self._retrying(partial(self._writer.prepare, messages))
+                result = self._retrying(partial(self._writer.store, outcomes))
+            except _Abandoned:
+                logger.warning(
+                    "stopping with %d messages not stored; they stay spooled", len(items)
+                )
+                return
+            except Exception:
+                # A bug, not the data or the database: keep the records, re-read them later.
+                logger.exception("ingest drainer failed; retrying the batch")
+                self._spool.rewind()
+                if self._abandon.wait(self._max_delay_s):
+                    return
+                continue
+            self._spool.commit(items[-1][0])
+            with self._lock:
+                self._counters.add(result)
+                self._counters.committed_messages += len(items)
+                self._counters.oldest_in_flight = None
+
+    def _retrying(self, action: Callable[[], _T]) -> _T:
+        attempt = 0
+        while True:
+            try:
+                result = action()
+            except Exception as exc:
+                if not (is_retriable(exc) or isinstance(exc, _SystemicFailure)):
+                    raise
+                attempt += 1
+                delay = min(self._max_delay_s, self._base_delay_s * 2 ** min(attempt - 1, 30))
+                delay *= random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not cryptography
+                with self._lock:
+                    self._counters.retries += 1
+                    self._counters.database_up = isinstance(exc, _SystemicFailure)
+                # Every attempt during an outage would flood the log: first, then every 10th.
+                if attempt == 1 or attempt % 10 == 0:
+                    logger.warning(
+                        "store failed (attempt %d), retrying in %.2f s: %s",
+                        attempt,
+                        delay,
+                        exc,
+                        extra={"attempt": attempt, "spool_pending": self._spool.pending},
+                    )
+                if self._abandon.wait(delay):
+                    raise _Abandoned from exc
+                continue
+            with self._lock:
+                if not self._counters.database_up:
+                    logger.info("database reachable again after %d retries", attempt)
+                self._counters.database_up = True
+            return result
