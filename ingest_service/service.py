@@ -331,7 +331,7 @@ class IngestService:
         logger.info("ingest service stopped", extra={"spool_pending": self._spool.pending})
 
     # --- input -------------------------------------------------------------------------
-    def accept(self, messages: list[InboundMessage], timeout: float | None = None) -> None:
+    def accept(self, messages: Sequence[InboundMessage], timeout: float | None = None) -> None:
         """Durable on return (fsync'ed in the spool). Waits while the spool is full."""
         deadline = None if timeout is None else time.monotonic() + timeout
         nbytes = sum(len(m.payload) + len(m.topic) + 32 for m in messages)

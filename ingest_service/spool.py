@@ -27,6 +27,7 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,7 +242,7 @@ class Spool:
         return self.recovery_reports[-1] if self.recovery_reports else None
 
     # --- appending -------------------------------------------------------------------
-    def append(self, messages: list[InboundMessage]) -> None:
+    def append(self, messages: Sequence[InboundMessage]) -> None:
         """Make `messages` durable (one write, one fsync). Raises SpoolFull at the bound."""
         if not messages:
             return

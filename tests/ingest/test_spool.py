@@ -119,9 +119,10 @@ def test_torn_tail_keeps_complete_records_and_reports_the_partial_one(
     cut = size - record // 2  # in the middle of the 20th record
     with segment.open("r+b") as handle:
         handle.truncate(cut)
-    with caplog.at_level(logging.WARNING, logger="ingest_service.spool"), Spool(
-        tmp_path, 1 << 20
-    ) as spool:
+    with (
+        caplog.at_level(logging.WARNING, logger="ingest_service.spool"),
+        Spool(tmp_path, 1 << 20) as spool,
+    ):
         assert spool.recovery is not None
         assert spool.recovery.records_kept == 19
         assert spool.recovery.bytes_discarded == cut - 19 * record
