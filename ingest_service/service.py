@@ -111,7 +111,7 @@ class WriteResult:
     bisections: int
 
 
-def _sum_counts(a: WriteCounts, b: WriteCounts) -> WriteCounts:
+def add_counts(a: WriteCounts, b: WriteCounts) -> WriteCounts:
     return WriteCounts(
         *(getattr(a, f.name) + getattr(b, f.name) for f in dataclasses.fields(WriteCounts))
     )
@@ -125,8 +125,9 @@ def is_retriable(exc: BaseException) -> bool:
     return isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError | OSError)
 
 
-class _SystemicFailure(Exception):
-    """Even the dead letter for a single message cannot be written: not the message's fault."""
+class SystemicStorageFailure(StorageError):
+    """Even the dead letter for a single message cannot be written: not the message's fault
+    (a missing table, lost privileges); the drainer retries the whole batch later."""
 
 
 class BatchWriter:
@@ -204,7 +205,7 @@ class BatchWriter:
                     exc,
                     extra={"messages": len(part)},
                 )
-                return _sum_counts(attempt(part[:half]), attempt(part[half:]))
+                return add_counts(attempt(part[:half]), attempt(part[half:]))
             result.extend(part)
             return counts
 
@@ -236,7 +237,9 @@ class BatchWriter:
         except Exception as exc2:
             if is_retriable(exc2):
                 raise
-            raise _SystemicFailure(f"{reason}; and its dead letter failed too: {exc2}") from exc2
+            raise SystemicStorageFailure(
+                f"{reason}; and its dead letter failed too: {exc2}"
+            ) from exc2
         logger.error(
             "message not storable, dead-lettered: %s",
             reason,
@@ -360,8 +363,8 @@ class IngestService:
     def write_detailed(self, messages: Sequence[InboundMessage]) -> WriteResult:
         try:
             result = self._writer.store(self._writer.prepare(messages))
-        except _SystemicFailure as exc:
-            raise StorageError(str(exc)) from exc
+        except SystemicStorageFailure:
+            raise
         except Exception as exc:
             if is_retriable(exc):
                 raise StorageError(f"database unavailable: {exc}") from exc
@@ -439,14 +442,14 @@ class IngestService:
             try:
                 result = action()
             except Exception as exc:
-                if not (is_retriable(exc) or isinstance(exc, _SystemicFailure)):
+                if not (is_retriable(exc) or isinstance(exc, SystemicStorageFailure)):
                     raise
                 attempt += 1
                 delay = min(self._max_delay_s, self._base_delay_s * 2 ** min(attempt - 1, 30))
                 delay *= random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not cryptography
                 with self._lock:
                     self._counters.retries += 1
-                    self._counters.database_up = isinstance(exc, _SystemicFailure)
+                    self._counters.database_up = isinstance(exc, SystemicStorageFailure)
                 # Every attempt during an outage would flood the log: first, then every 10th.
                 if attempt == 1 or attempt % 10 == 0:
                     logger.warning(
