@@ -70,7 +70,7 @@ DECLARE
     dlo timestamptz;
     dhi timestamptz;
     written bigint := 0;
-    n bigint;
+    affected bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('icone_refresh_rollups'));
     hwm := icone_state('hourly_watermark');
@@ -100,8 +100,8 @@ BEGIN
         FROM measurements
         WHERE time >= lo AND time < hi AND (dev_euis IS NULL OR dev_eui = ANY (dev_euis))
         GROUP BY 1, 2, 3, 4;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        written := written + n;
+        GET DIAGNOSTICS affected = ROW_COUNT;
+        written := written + affected;
     END IF;
     IF new_hwm > hwm THEN
         PERFORM icone_set_state('hourly_watermark', new_hwm);
@@ -127,8 +127,8 @@ BEGIN
         FROM measurements_hourly_mat
         WHERE bucket >= dlo AND bucket < dhi AND (dev_euis IS NULL OR dev_eui = ANY (dev_euis))
         GROUP BY 1, 2, 3, 4;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        written := written + n;
+        GET DIAGNOSTICS affected = ROW_COUNT;
+        written := written + affected;
     END IF;
     IF new_dwm > dwm THEN
         PERFORM icone_set_state('daily_watermark', new_dwm);
