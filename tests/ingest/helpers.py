@@ -32,7 +32,12 @@ def dev_eui(i: int) -> str:
 
 
 def uplink(
-    i: int, model: str = "milesight-em300-th", device: int | None = None, **state: Any
+    i: int,
+    model: str = "milesight-em300-th",
+    device: int | None = None,
+    *,
+    tagged: bool = True,
+    **state: Any,
 ) -> InboundMessage:
     """The i-th uplink of a stream: a unique deduplicationId and time, real payload bytes."""
     moment = T0 + timedelta(seconds=i)
@@ -48,6 +53,8 @@ def uplink(
         rng=random.Random(i),
         deduplication_id=uuid.UUID(int=i + 1, version=4),
     )
+    if not tagged:
+        event["deviceInfo"]["tags"] = {}  # the model must then come from the registry
     return InboundMessage(topic_for(eui), encode_event(event, protobuf=False), moment)
 
 
@@ -66,7 +73,7 @@ process = Processor(CONFIG, _none)
 
 def count(url: str, query: str, params: tuple[object, ...] = ()) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query, params).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -27,7 +27,7 @@ def messages(n: int, start: int = 0, size: int = 40) -> list[InboundMessage]:
 
 
 def drain(spool: Spool) -> list[InboundMessage]:
-    out = []
+    out: list[InboundMessage] = []
     while batch := spool.read(7):
         out.extend(m for _, m in batch)
         spool.commit(batch[-1][0])

@@ -1,0 +1,137 @@
+"""`icone deadletters list|replay`: inspect what could not be parsed, decoded or stored,
+and re-run it after a fix (a replay is idempotent: replaying twice stores nothing twice)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from icone.settings import Settings
+from ingest_service.deadletters import STAGES, DeadLetterView, list_dead_letters, replay
+from ingest_service.errors import StorageError
+
+EXIT_FAILED_AGAIN = 1  # some dead letters failed again on replay
+EXIT_USAGE = 2
+
+
+def _iso_datetime(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date/time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. {text}+00:00 or {text}Z)")
+    return moment
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    help_text = "Inspect and replay dead letters (messages not parsed, decoded or stored)."
+    parser = subparsers.add_parser("deadletters", help=help_text, description=help_text)
+    sub = parser.add_subparsers(dest="deadletters", required=True, metavar="ACTION")
+
+    p = sub.add_parser(
+        "list", help="most recent first", description="List dead letters, most recent first."
+    )
+    p.set_defaults(func=cmd_list)
+    p.add_argument("--stage", choices=STAGES, default=None)
+    p.add_argument("--since", type=_iso_datetime, default=None, help="ISO 8601, with zone")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--include-replayed", action="store_true", help="also those replayed")
+    p.add_argument("--json", action="store_true", help="JSON lines, raw payload in base64")
+
+    p = sub.add_parser(
+        "replay",
+        help="re-run dead letters through the current decoders and registry",
+        description="Re-run dead letters (oldest first) through the same path as live "
+        "traffic. Idempotent. Exits 1 if some fail again (their reason is updated).",
+    )
+    p.set_defaults(func=cmd_replay)
+    p.add_argument("--id", type=int, action="append", dest="ids", help="repeatable")
+    p.add_argument("--stage", choices=STAGES, default=None)
+    p.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
+
+
+def _as_json(letter: DeadLetterView) -> dict[str, Any]:
+    return {
+        "id": letter.id,
+        "received_at": letter.received_at.isoformat(),
+        "last_seen_at": letter.last_seen_at.isoformat(),
+        "seen_count": letter.seen_count,
+        "topic": letter.topic,
+        "stage": letter.stage,
+        "reason": letter.reason,
+        "dev_eui": letter.dev_eui,
+        "deduplication_id": str(letter.deduplication_id) if letter.deduplication_id else None,
+        "replayed_at": letter.replayed_at.isoformat() if letter.replayed_at else None,
+        "payload_base64": base64.b64encode(letter.payload).decode("ascii"),
+    }
+
+
+def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.runtime import services
+
+    with services(settings) as urls:
+        try:
+            with psycopg.connect(urls.database_url) as conn:
+                letters = list_dead_letters(
+                    conn,
+                    stage=args.stage,
+                    since=args.since,
+                    limit=args.limit,
+                    include_replayed=args.include_replayed,
+                )
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot read dead letters: {exc}") from exc
+    out = sys.stdout
+    if args.json:
+        for letter in letters:
+            out.write(json.dumps(_as_json(letter), ensure_ascii=False) + "\n")
+        return 0
+    out.write(
+        f"{'id':>8}  {'received (UTC)':19}  {'stage':6}  {'seen':>4}  {'dev_eui':16}  reason\n"
+    )
+    for d in letters:
+        received = d.received_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        replayed = " [replayed]" if d.replayed_at else ""
+        out.write(
+            f"{d.id:>8}  {received:19}  {d.stage:6}  {d.seen_count:>4}  "
+            f"{d.dev_eui or '-':16}  {d.reason[:100]}{replayed}\n"
+        )
+    out.write(f"{len(letters)} dead letter(s)\n")
+    return 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway_bridge.pipeline import Processor
+    from icone.runtime import bridge_config, services
+    from ingest_service.enrich import Enricher
+    from ingest_service.registry import DeviceModels
+
+    if not (args.ids or args.stage or args.all):
+        sys.stderr.write("say which dead letters to replay: --id ID ..., --stage STAGE or --all\n")
+        return EXIT_USAGE
+    with services(settings) as urls:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            urls.database_url, min_size=1, max_size=2, open=True
+        )
+        try:
+            pool.wait(timeout=30)
+            processor = Processor(bridge_config(settings, urls.mqtt_url), DeviceModels(pool).lookup)
+            report = replay(pool, processor, enrich=Enricher(pool), ids=args.ids, stage=args.stage)
+        except psycopg.Error as exc:
+            raise StorageError(f"replay failed: {exc}") from exc
+        finally:
+            pool.close()
+    sys.stdout.write(
+        f"replayed {report.replayed} of {report.selected} dead letter(s); "
+        f"{report.failed} failed again; new rows: {report.rows.uplinks} uplinks, "
+        f"{report.rows.measurements} measurements, {report.rows.device_events} events\n"
+    )
+    return EXIT_FAILED_AGAIN if report.failed else 0
