@@ -191,7 +191,8 @@ def test_dst_days_have_23_and_25_hours(store: str, day: str, hours: int) -> None
         # (local hour labels repeat on the 25 h day: count the rows themselves)
         hourly = consumption(conn, utc(lo), utc(hi), "hour")
     assert daily == {(f"{day} 00", A): hours}
-    assert len(hourly) == hours and {r.consumption for r in hourly} == {1}
+    assert len(hourly) == hours
+    assert {r.consumption for r in hourly} == {1}
 
 
 def test_commissioning_index_and_interval_metrics(store: str) -> None:
