@@ -40,14 +40,18 @@ NETWORK_CHANNEL = "network"  # channel of values reported by ChirpStack, not by 
 
 
 def choose_time(
-    event_time: datetime | None, ns_time: datetime | None, received_at: datetime, max_age: timedelta
+    event_time: datetime | None, ns_time: datetime | None, received_at: datetime
 ) -> tuple[datetime, str]:
-    """The uplink's time and where it came from: ChirpStack's `time` when plausible, else
-    the network server's receive time, else ours. Plausible = not before 2015, not in the
-    future, and not older than the broker could have kept it for us."""
-    earliest = max(_EARLIEST, received_at - max_age)
+    """The uplink's time and where it came from: ChirpStack's `time` when plausible (not
+    before 2015, when LoRaWAN did not exist and dead GPS clocks say 1980, and not in the
+    future), else the network server's receive time, else ours.
+
+    Old but plausible times are kept: a backlog drained after an outage is legitimately old.
+    The first two are carried in the event, so a redelivered message gets the same time and
+    stays idempotent; only the last resort (ChirpStack < 4.6 has no nsTime) depends on us.
+    """
     for candidate, source in ((event_time, "event"), (ns_time, "ns_time")):
-        if candidate is not None and earliest <= candidate <= received_at + _FUTURE_SLACK:
+        if candidate is not None and _EARLIEST <= candidate <= received_at + _FUTURE_SLACK:
             return candidate, source
     return received_at, "received"
 
@@ -61,7 +65,6 @@ class Processor:
         self._config = config
         self._lookup = lookup
         self._metrics = metrics or BridgeMetrics()
-        self._max_age = timedelta(seconds=config.session_expiry_s)
 
     def __call__(self, message: InboundMessage) -> Batch:
         return self.process(message)
@@ -130,9 +133,7 @@ class Processor:
 
     def _uplink_rows(self, message: InboundMessage, uplink: Uplink) -> Batch:
         batch = Batch()
-        time, source = choose_time(
-            uplink.event_time, uplink.ns_time, message.received_at, self._max_age
-        )
+        time, source = choose_time(uplink.event_time, uplink.ns_time, message.received_at)
         log_extra = {
             "dev_eui": uplink.dev_eui,
             "f_cnt": uplink.f_cnt,
@@ -225,7 +226,7 @@ class Processor:
         return batch
 
     def _network_event_rows(self, event: NetworkEvent, received_at: datetime) -> Batch:
-        time, _ = choose_time(event.event_time, None, received_at, self._max_age)
+        time, _ = choose_time(event.event_time, None, received_at)
         batch = Batch()
         batch.network_events.append(
             NetworkEventRow(

@@ -214,7 +214,11 @@ class Bridge:
                 broker.host,
                 broker.port,
                 keepalive=self.config.keepalive_s,
-                clean_start=False,
+                # MQTT 5 resumes the session with clean_start=False; 3.1.1 uses the
+                # clean_session=False given to the client instead.
+                clean_start=False
+                if self.config.mqtt_version == 5
+                else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
                 properties=self._connect_properties(),
             )
         except (OSError, ssl.SSLError) as exc:

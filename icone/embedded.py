@@ -77,11 +77,21 @@ def _reachable_by_others(path: Path) -> bool:
     return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.resolve().parents)
 
 
+def service_home(path: Path) -> Path:
+    """Where a server's files for `path` live: `path` itself, or, when we are root and the
+    unprivileged server user could not reach it (e.g. under /root or pytest's 0700 tmp),
+    a directory in the system temp dir named after it."""
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0 and not _reachable_by_others(path):
+        digest = sha256(str(path).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"icone-{path.name}-{digest}"
+    return path
+
+
 def _owned_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
-    """Create `path` (0700) owned by `user`; if that user cannot reach it, use a temp dir."""
-    if user is not None and not _reachable_by_others(path.parent if not path.exists() else path):
-        digest = sha256(str(path.resolve()).encode()).hexdigest()[:12]
-        path = Path(tempfile.gettempdir()) / f"icone-{path.name}-{digest}"
+    """Create the service home of `path` (0700), owned by `user`."""
+    path = service_home(path) if user is not None else path
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     if user is not None:
         os.chown(path, user.pw_uid, user.pw_gid)
@@ -193,7 +203,7 @@ def postgres(
             shutil.rmtree(data, ignore_errors=True)
             raise EmbeddedError(f"initdb failed: {result.stderr.strip()}")
     password = secret_file.read_text().strip()
-    port = free_port(port)
+    port = port if port is not None else free_port()
     log = state_dir / "logs" / "postgres.log"
     proc = _popen(
         [
@@ -287,12 +297,15 @@ def mosquitto(
     passwd = directory / "passwd"
     mosquitto_password_file(passwd, "icone", password)
     passwd.chmod(0o600)
-    port = free_port(port)
+    port = port if port is not None else free_port()
     tls_port = None
     if tls is not None:
-        tls_port = free_port(tls.port)
-        for name, pem in (("ca.pem", tls.ca_pem), ("server.pem", tls.cert_pem),
-                          ("server.key", tls.key_pem)):
+        tls_port = tls.port if tls.port is not None else free_port()
+        for name, pem in (
+            ("ca.pem", tls.ca_pem),
+            ("server.pem", tls.cert_pem),
+            ("server.key", tls.key_pem),
+        ):
             (directory / name).write_bytes(pem)
             (directory / name).chmod(0o600)
             if user is not None:

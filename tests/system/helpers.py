@@ -36,7 +36,9 @@ def bridge(config: BridgeConfig, database_url: str) -> Iterator[Bridge]:
 def publisher(broker_url: str) -> mqtt.Client:
     address = BrokerAddress.from_url(broker_url)
     return simulator.connect(
-        address.host, address.port, address.username,
+        address.host,
+        address.port,
+        address.username,
         address.password.get_secret_value() if address.password else None,
         client_id=f"test-pub-{uuid.uuid4().hex[:8]}",
     )
@@ -63,6 +65,3 @@ def count(database_url: str, query: str, params: tuple[object, ...] = ()) -> int
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-

@@ -15,10 +15,17 @@ SCHOOL_DEVICE = "a84041000181c2d8"
 
 def _setup(database: str) -> dict[str, str]:
     with psycopg.connect(database) as conn:
-        upsert_sites(conn, [SiteSpec("dc", "Datacenter", "datacenter"),
-                            SiteSpec("school", "École", "school")])
-        upsert_devices(conn, [DeviceSpec(DC_DEVICE, "milesight-em300-th", site_id="dc"),
-                              DeviceSpec(SCHOOL_DEVICE, "milesight-em300-th", site_id="school")])
+        upsert_sites(
+            conn,
+            [SiteSpec("dc", "Datacenter", "datacenter"), SiteSpec("school", "École", "school")],
+        )
+        upsert_devices(
+            conn,
+            [
+                DeviceSpec(DC_DEVICE, "milesight-em300-th", site_id="dc"),
+                DeviceSpec(SCHOOL_DEVICE, "milesight-em300-th", site_id="school"),
+            ],
+        )
         return {
             "admin": apikeys.create_key(conn, "a", "admin"),
             "dc_manager": apikeys.create_key(conn, "m", "energy_manager", ["dc"]),
@@ -29,6 +36,7 @@ def _setup(database: str) -> dict[str, str]:
 def test_keys_roles_and_scopes(database: str) -> None:
     keys = _setup(database)
     with TestClient(create_app(database)) as http:
+
         def get(path: str, key: str | None) -> int:
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             return http.get(path, headers=headers).status_code

@@ -11,16 +11,24 @@ from pathlib import Path
 import psutil
 import pytest
 
-from icone.embedded import RunningService, free_port
+from icone.embedded import RunningService, free_port, service_home
 
 ICONE = [sys.executable, "-m", "icone"]
 
 
-def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
-         ) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ICONE_")}
-    return subprocess.run([*ICONE, *args], env={**clean, **env}, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [*ICONE, *args],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,16 +57,20 @@ def test_secret_is_not_echoed_in_errors(tmp_path: Path) -> None:
 
 def test_unreachable_broker_is_a_clear_error(tmp_path: Path, database: str) -> None:
     port = free_port()  # nothing listens there
-    result = _run(["bridge"], {"ICONE_DATABASE_URL": database,
-                               "ICONE_MQTT_URL": f"mqtt://u:pw@127.0.0.1:{port}"}, tmp_path)
+    result = _run(
+        ["bridge"],
+        {"ICONE_DATABASE_URL": database, "ICONE_MQTT_URL": f"mqtt://u:pw@127.0.0.1:{port}"},
+        tmp_path,
+    )
     assert result.returncode == 3
     assert "cannot reach MQTT broker" in result.stderr
     assert "Traceback" not in result.stderr
     assert ":pw@" not in result.stderr
 
 
-def test_wrong_password_is_a_clear_error(tmp_path: Path, database: str,
-                                         broker: RunningService) -> None:
+def test_wrong_password_is_a_clear_error(
+    tmp_path: Path, database: str, broker: RunningService
+) -> None:
     wrong = f"mqtt://icone:wrong-password@127.0.0.1:{broker.port}"
     result = _run(["bridge"], {"ICONE_DATABASE_URL": database, "ICONE_MQTT_URL": wrong}, tmp_path)
     assert result.returncode == 3
@@ -67,29 +79,42 @@ def test_wrong_password_is_a_clear_error(tmp_path: Path, database: str,
     assert "Traceback" not in result.stderr
 
 
-def _server_pids() -> set[int]:
-    """PostgreSQL and Mosquitto processes running now (ours or anyone's)."""
-    return {
-        proc.pid
-        for proc in psutil.process_iter(["name"])
-        if proc.info["name"] in ("postgres", "mosquitto")
-    }
+def _servers_of(state_dir: Path) -> list[str]:
+    """PostgreSQL and Mosquitto processes started for this state directory."""
+    homes = [str(service_home(state_dir / name)) for name in ("postgres", "mosquitto")]
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] in ("postgres", "mosquitto") and any(h in cmdline for h in homes):
+            found.append(cmdline)
+    return found
 
 
 def test_demo_runs_for_a_duration_and_leaves_nothing_running(tmp_path: Path) -> None:
     port = free_port()
-    before = _server_pids()
     started = time.monotonic()
-    result = _run(["demo", "--duration", "8", "--devices", "12"],
-                  {"ICONE_API__PORT": str(port), "ICONE_STATE_DIR": str(tmp_path / "state")},
-                  tmp_path, timeout=180)
+    result = _run(
+        ["demo", "--duration", "8", "--devices", "12"],
+        {"ICONE_API__PORT": str(port), "ICONE_STATE_DIR": str(tmp_path / "state")},
+        tmp_path,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ICONE demo is running" in result.stdout
     assert f"http://127.0.0.1:{port}" in result.stdout
     assert "demo stopped cleanly" in result.stderr
     assert time.monotonic() - started < 120
     # no postgres / mosquitto left behind
-    assert _server_pids() - before == set()
+    assert _servers_of(tmp_path / "state") == []
     # and the key was never printed
     key = (tmp_path / "state" / "demo-api-key").read_text().strip()
     assert key not in result.stdout + result.stderr
+
+
+def test_process_check_sees_running_servers(tmp_path: Path) -> None:
+    """The check used above does find servers while they run (so it can fail)."""
+    from icone import embedded
+
+    with embedded.mosquitto(tmp_path / "state"):
+        assert _servers_of(tmp_path / "state")
+    assert _servers_of(tmp_path / "state") == []

@@ -25,17 +25,30 @@ MODEL = "milesight-em300-th"
 
 def _register(database: str, dev_eui: str = DEV_EUI, site: str = "datacenter-metropole") -> None:
     with psycopg.connect(database) as conn:
-        upsert_sites(conn, [SiteSpec(site, "Datacenter", "datacenter"),
-                            SiteSpec("ecole-rabelais", "École", "school")])
+        upsert_sites(
+            conn,
+            [
+                SiteSpec(site, "Datacenter", "datacenter"),
+                SiteSpec("ecole-rabelais", "École", "school"),
+            ],
+        )
         upsert_devices(conn, [DeviceSpec(dev_eui, MODEL, "rack B4 inlet", site)])
 
 
 def _uplink(dev_eui: str = DEV_EUI, temperature: float = 23.4) -> tuple[str, bytes, str]:
-    state = PhysicalState(time=now(), temperature=temperature, relative_humidity=41.5,
-                          battery_level=87)
+    state = PhysicalState(
+        time=now(), temperature=temperature, relative_humidity=41.5, battery_level=87
+    )
     f_port, payload = ENCODERS[MODEL].encode(state)
-    event = uplink_event(dev_eui=dev_eui, model=MODEL, f_port=f_port, payload=payload,
-                         time=state.time, f_cnt=17, rng=random.Random(1))
+    event = uplink_event(
+        dev_eui=dev_eui,
+        model=MODEL,
+        f_port=f_port,
+        payload=payload,
+        time=state.time,
+        f_cnt=17,
+        rng=random.Random(1),
+    )
     event["deviceInfo"]["tags"] = {}  # the model must come from our registry
     return topic_for(dev_eui), encode_event(event, protobuf=False), event["deduplicationId"]
 
@@ -46,8 +59,9 @@ def test_uplink_reaches_database_and_api(broker: RunningService, database: str) 
     client = publisher(broker.url)
     with bridge(bridge_config(broker.url), database):
         publish(client, topic, payload)
-        wait_for(lambda: count(database, "SELECT count(*) FROM measurements") == 3,
-                 what="3 measurements")
+        wait_for(
+            lambda: count(database, "SELECT count(*) FROM measurements") == 3, what="3 measurements"
+        )
     client.disconnect()
 
     with psycopg.connect(database) as conn:
@@ -63,8 +77,11 @@ def test_uplink_reaches_database_and_api(broker: RunningService, database: str) 
         body = http.get(f"/devices/{DEV_EUI}/measurements", headers=headers).json()
         health = http.get("/health").json()
     values = {(m["metric"], m["value"], m["unit"]) for m in body["data"]}
-    assert values == {("temperature", 23.4, "°C"), ("relative_humidity", 41.5, "%"),
-                      ("battery_level", 87.0, "%")}
+    assert values == {
+        ("temperature", 23.4, "°C"),
+        ("relative_humidity", 41.5, "%"),
+        ("battery_level", 87.0, "%"),
+    }
     assert health["storage_mode"] in ("plain", "timescale")
     assert health["database"] == "ok"
 
@@ -97,8 +114,10 @@ def test_bad_input_is_dead_lettered_and_bridge_goes_on(
         publish(client, unknown_topic, unknown_payload)
         publish(client, junk_topic, b'{"deduplicationId": "nope"}')
         publish(client, good_topic, good_payload)
-        wait_for(lambda: count(database, "SELECT count(*) FROM measurements") == 3,
-                 what="the valid uplink after bad ones")
+        wait_for(
+            lambda: count(database, "SELECT count(*) FROM measurements") == 3,
+            what="the valid uplink after bad ones",
+        )
     client.disconnect()
     with psycopg.connect(database) as conn:
         letters = conn.execute(
