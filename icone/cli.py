@@ -162,6 +162,23 @@ def cmd_bench_decoders(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from icone import bench_ingest
+    from icone.runtime import services
+
+    with services(settings) as urls:
+        bench_ingest.run(
+            settings.state_dir,
+            urls.database_url,
+            urls.mqtt_url,
+            n=args.n,
+            devices=args.devices,
+            json_path=args.json,
+            baseline_n=args.baseline_n,
+        )
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------
 
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -245,6 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser("decoders", help="decode throughput per model, one core")
     p.set_defaults(func=cmd_bench_decoders)
     p.add_argument("--seconds", type=float, default=1.0, help="measuring time per model")
+    p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
+    p = bench_sub.add_parser(
+        "ingest",
+        help="end-to-end ingest rate vs a per-event baseline and the bare-receive "
+        "ceiling, in one run (embedded services unless URLs are configured)",
+    )
+    p.set_defaults(func=cmd_bench_ingest)
+    p.add_argument("--n", type=int, default=200_000, help="uplinks per consumer")
+    p.add_argument("--devices", type=int, default=2000, help="virtual devices")
+    p.add_argument(
+        "--baseline-n", type=int, default=None, help="uplinks for the (slow) baseline; default: N"
+    )
     p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
     return parser
 

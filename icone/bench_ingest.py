@@ -1,0 +1,329 @@
+"""`icone bench ingest`: end-to-end ingest rate, side by side with a per-event baseline and
+the bare-receive ceiling, in one run on this machine.
+
+For each consumer in turn: create its persistent MQTT session (connect, subscribe, leave),
+publish N ChirpStack `up` events from the virtual fleet while it is away (the broker queues
+them), then start it and time until it is done:
+- ours: `icone bridge` as a subprocess (its peak RSS is sampled), done when N uplinks are
+  committed in the database;
+- baseline: the way ChirpStack's PostgreSQL integration writes: the same parsing and
+  decoding, then one INSERT per row and one COMMIT per event;
+- ceiling: a bare paho subscriber that only receives and acknowledges.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import paho.mqtt.client as mqtt
+import psutil
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway_bridge.config import BridgeConfig, BrokerAddress
+from gateway_bridge.pipeline import Processor
+from hardware import simulator
+from hardware.catalogue import load_catalogue
+from hardware.fleet import VirtualDevice, build_fleet
+from icone.demo import register_fleet
+from ingest_service.migrate import migrate
+from ingest_service.records import InboundMessage
+
+TOPIC = "application/+/device/+/event/+"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    name: str
+    seconds: float
+    messages: int
+    rows: int = 0
+    peak_rss_mb: float | None = None
+
+    @property
+    def per_s(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def _session_client(broker: BrokerAddress, client_id: str) -> mqtt.Client:
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=MQTTProtocolVersion.MQTTv5,
+        manual_ack=True,
+    )
+    if broker.username:
+        client.username_pw_set(
+            broker.username, broker.password.get_secret_value() if broker.password else None
+        )
+    return client
+
+
+def _connect_props() -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = 1000
+    return props
+
+
+def _create_session(broker: BrokerAddress, client_id: str) -> None:
+    """Connect once with a persistent session and subscribe, then leave: the broker queues."""
+    client = _session_client(broker, client_id)
+    done = threading.Event()
+    client.on_subscribe = lambda *_: done.set()
+    client.on_connect = lambda c, *_: c.subscribe(TOPIC, qos=1)
+    client.connect(broker.host, broker.port, clean_start=True, properties=_connect_props())
+    client.loop_start()
+    if not done.wait(10):
+        raise RuntimeError("subscription not acknowledged")
+    client.disconnect()
+    client.loop_stop()
+
+
+def _load(broker: BrokerAddress, fleet: list[VirtualDevice], n: int, start: datetime) -> float:
+    client = simulator.connect(
+        broker.host,
+        broker.port,
+        broker.username,
+        broker.password.get_secret_value() if broker.password else None,
+        client_id=f"bench-pub-{uuid.uuid4().hex[:6]}",
+    )
+    t0 = time.perf_counter()
+    stream = simulator.events(fleet, start, timedelta(seconds=1), protobuf=False)
+    simulator.publish_all(client, stream, n)
+    client.disconnect()
+    client.loop_stop()
+    return time.perf_counter() - t0
+
+
+def _drain(
+    broker: BrokerAddress, client_id: str, n: int, handle: Callable[[mqtt.MQTTMessage], None]
+) -> float:
+    """Resume the session and run `handle` then ack on every message; seconds for n."""
+    client = _session_client(broker, client_id)
+    received = 0
+    done = threading.Event()
+    started: list[float] = []
+
+    def on_message(c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        nonlocal received
+        if not started:
+            started.append(time.perf_counter())
+        handle(msg)
+        c.ack(msg.mid, msg.qos)
+        received += 1
+        if received >= n:
+            done.set()
+
+    client.on_message = on_message
+    t0 = time.perf_counter()
+    client.connect(broker.host, broker.port, clean_start=False, properties=_connect_props())
+    client.loop_start()
+    done.wait(3600)
+    elapsed = time.perf_counter() - t0
+    client.disconnect()
+    client.loop_stop()
+    return elapsed
+
+
+def _uplink_count(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM uplinks").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _reset(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("TRUNCATE uplinks, measurements, device_events, network_events, dead_letters")
+
+
+def _run_ours(urls: tuple[str, str], n: int, client_id: str, state_dir: Path) -> Run:
+    database_url, mqtt_url = urls
+    env = {
+        **os.environ,
+        "ICONE_DATABASE_URL": database_url,
+        "ICONE_MQTT_URL": mqtt_url,
+        "ICONE_BRIDGE__CLIENT_ID": client_id,
+        "ICONE_STATE_DIR": str(state_dir),
+        "ICONE_LOG_LEVEL": "WARNING",
+    }
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "icone", "bridge"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    peak = 0.0
+    try:
+        watched = psutil.Process(proc.pid)
+        while True:
+            peak = max(peak, watched.memory_info().rss / 2**20)
+            if _uplink_count(database_url) >= n:
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"bridge exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM measurements").fetchone()
+    return Run("ours (icone bridge)", elapsed, n, rows=int(row[0]) if row else 0, peak_rss_mb=peak)
+
+
+def _run_baseline(urls: tuple[str, str], n: int, client_id: str, processor: Processor) -> Run:
+    database_url, _ = urls
+    conn = psycopg.connect(database_url)
+    rows = 0
+
+    def handle(msg: mqtt.MQTTMessage) -> None:
+        nonlocal rows
+        batch = processor(InboundMessage(msg.topic, bytes(msg.payload), datetime.now(UTC)))
+        with conn.cursor() as cur:
+            for u in batch.uplinks:
+                cur.execute(
+                    "INSERT INTO uplinks (time, deduplication_id, dev_eui, f_cnt, f_port, payload,"
+                    " time_source, event_time, received_at, rssi, snr, gateway_count, gateway_ids,"
+                    " dr, spreading_factor, frequency, model, decode_status) VALUES (%s, %s, %s,"
+                    " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (
+                        u.time,
+                        u.deduplication_id,
+                        u.dev_eui,
+                        u.f_cnt,
+                        u.f_port,
+                        u.payload,
+                        u.time_source,
+                        u.event_time,
+                        u.received_at,
+                        u.rssi,
+                        u.snr,
+                        u.gateway_count,
+                        u.gateway_ids,
+                        u.dr,
+                        u.spreading_factor,
+                        u.frequency,
+                        u.model,
+                        u.decode_status,
+                    ),
+                )
+            for m in batch.measurements:
+                cur.execute(
+                    "INSERT INTO measurements (time, dev_eui, metric, channel, value,"
+                    " deduplication_id) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (m.time, m.dev_eui, m.metric, m.channel, m.value, m.deduplication_id),
+                )
+                rows += 1
+        conn.commit()
+
+    try:
+        elapsed = _drain(BrokerAddress.from_url(urls[1]), client_id, n, handle)
+    finally:
+        conn.close()
+    return Run("baseline (INSERT + COMMIT per event)", elapsed, n, rows=rows)
+
+
+def _run_ceiling(mqtt_url: str, n: int, client_id: str) -> Run:
+    elapsed = _drain(BrokerAddress.from_url(mqtt_url), client_id, n, lambda _msg: None)
+    return Run("ceiling (bare paho receive + ack)", elapsed, n)
+
+
+def run(
+    settings_state_dir: Path,
+    database_url: str,
+    mqtt_url: str,
+    n: int = 200_000,
+    devices: int = 2000,
+    json_path: Path | None = None,
+    out: TextIO | None = None,
+    baseline_n: int | None = None,
+) -> dict[str, float]:
+    """Run the three consumers on the same N (the baseline may use fewer: it is slow)."""
+    out = out or sys.stdout
+    migrate(database_url)
+    start = datetime.now(UTC) - timedelta(days=3)
+    fleet = build_fleet(load_catalogue(), devices, start=start)
+    register_fleet(database_url, fleet)
+    broker = BrokerAddress.from_url(mqtt_url)
+    tag = uuid.uuid4().hex[:6]
+    processor = Processor(BridgeConfig(broker=broker), _RegistryLookup(database_url))
+    results: list[Run] = []
+
+    def stage(name: str, count: int, runner: Callable[[str], Run]) -> Run:
+        client_id = f"bench-{name}-{tag}"
+        _reset(database_url)
+        _create_session(broker, client_id)
+        load_s = _load(broker, build_fleet(load_catalogue(), devices, start=start), count, start)
+        out.write(f"  {name}: {count} events queued in {load_s:.1f} s; consuming...\n")
+        out.flush()
+        result = runner(client_id)
+        results.append(result)
+        return result
+
+    out.write(f"icone bench ingest: N={n}, {devices} devices, {len(fleet)} in the fleet\n")
+    ceiling = stage("ceiling", n, lambda cid: _run_ceiling(mqtt_url, n, cid))
+    ours = stage(
+        "ours",
+        n,
+        lambda cid: _run_ours(
+            (database_url, mqtt_url), n, cid, settings_state_dir / "bench-bridge"
+        ),
+    )
+    bn = baseline_n or n
+    baseline = stage(
+        "baseline", bn, lambda cid: _run_baseline((database_url, mqtt_url), bn, cid, processor)
+    )
+    report = {
+        "n": float(n),
+        "ours_uplinks_per_s": ours.per_s,
+        "ours_measurements_per_s": ours.rows / ours.seconds if ours.seconds else 0.0,
+        "baseline_uplinks_per_s": baseline.per_s,
+        "ceiling_uplinks_per_s": ceiling.per_s,
+        "peak_rss_mb": ours.peak_rss_mb or 0.0,
+    }
+    out.write("\n| consumer | messages | seconds | uplinks/s | rows | peak RSS MB |\n")
+    out.write("|---|---:|---:|---:|---:|---:|\n")
+    for r in results:
+        rss = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else ""
+        out.write(
+            f"| {r.name} | {r.messages} | {r.seconds:.1f} | {r.per_s:,.0f} | {r.rows} | {rss} |\n"
+        )
+    out.write(
+        f"\nours / ceiling = {ours.per_s / ceiling.per_s:.0%} (target >= 60 %); "
+        f"ours / baseline = {ours.per_s / baseline.per_s:.1f}x (target >= 3x); "
+        f"peak RSS {ours.peak_rss_mb:.0f} MB (target < 300 MB)\n"
+    )
+    if json_path is not None:
+        json_path.write_text(json.dumps({**report, "n": n}, indent=2))
+    return report
+
+
+class _RegistryLookup:
+    """dev_eui -> model for the baseline consumer (loaded once)."""
+
+    def __init__(self, database_url: str) -> None:
+        with psycopg.connect(database_url) as conn:
+            self._models = {
+                str(d): str(m) for d, m in conn.execute("SELECT dev_eui, model FROM devices")
+            }
+
+    def __call__(self, dev_eui: str) -> str | None:
+        return self._models.get(dev_eui)
