@@ -7,7 +7,6 @@ at all, and a redelivered batch inserts nothing twice.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +32,7 @@ class _Target:
 
     @property
     def columns(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self.row_type)]
+        return list(self.row_type._fields)
 
 
 _NOTHING = sql.SQL("ON CONFLICT DO NOTHING")
@@ -109,7 +108,7 @@ def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> WriteCounts:
                     )
                     with cur.copy(copy_stmt) as copy:
                         for row in rows:
-                            copy.write_row(dataclasses.astuple(row))
+                            copy.write_row(row)
                     select = sql.SQL("SELECT {columns} FROM {stage}").format(
                         columns=columns, stage=_stage_name(target)
                     )
