@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -253,6 +255,13 @@ class BatchWriter:
         return counts
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    position: Position  # commit this once the batch is stored
+    messages: int
+    outcomes: list[MessageOutcome]
+
+
 @dataclass(slots=True)
 class _Counters:
     spooled: int = 0
@@ -264,7 +273,8 @@ class _Counters:
     bisections: int = 0
     retries: int = 0
     database_up: bool = True
-    oldest_in_flight: datetime | None = None
+    # receive time of the first message of each batch read and not yet committed, in order
+    in_flight: deque[datetime] = dataclasses.field(default_factory=deque)
 
     def add(self, result: WriteResult) -> None:
         for name in self.rows:
@@ -307,14 +317,21 @@ class IngestService:
         self._lock = threading.Lock()
         self._closed = threading.Event()  # no more accept
         self._abandon = threading.Event()  # stop's deadline passed: stop retrying
-        self._thread: threading.Thread | None = None
+        # Decoding the next batch overlaps with writing this one (the database works while
+        # we decode); two prepared batches at most: bounded memory.
+        self._prepared: queue.Queue[_Job | None] = queue.Queue(maxsize=2)
+        self._threads: list[threading.Thread] = []
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             raise RuntimeError("IngestService already started")
-        self._thread = threading.Thread(target=self._run, name="ingest-drainer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._prepare_loop, name="ingest-preparer", daemon=True),
+            threading.Thread(target=self._write_loop, name="ingest-drainer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 30) -> None:
         """Refuse new messages, drain what the database takes within `timeout`, then stop.
@@ -322,15 +339,16 @@ class IngestService:
         Whatever is not committed by then stays in the spool for the next start.
         """
         self._closed.set()
-        if self._thread is None:
-            return
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self._threads):
             self._abandon.set()
             # A write in progress finishes (or fails) within the connect timeout.
-            self._thread.join(self._writer.connect_timeout_s + 5)
-            if self._thread.is_alive():
-                logger.error("ingest drainer did not stop; its batch stays spooled")
+            for thread in self._threads:
+                thread.join(self._writer.connect_timeout_s + 5)
+                if thread.is_alive():
+                    logger.error("%s did not stop; its batch stays spooled", thread.name)
         logger.info("ingest service stopped", extra={"spool_pending": self._spool.pending})
 
     # --- input -------------------------------------------------------------------------
@@ -377,7 +395,7 @@ class IngestService:
     def stats(self) -> IngestStats:
         with self._lock:
             c = self._counters
-            oldest = c.oldest_in_flight
+            oldest = c.in_flight[0] if c.in_flight else None
             return IngestStats(
                 spooled=c.spooled,
                 committed_messages=c.committed_messages,
@@ -405,36 +423,68 @@ class IngestService:
             items.extend(self._spool.read(self._batch_size - len(items)))
         return items
 
-    def _run(self) -> None:
-        while not (self._closed.is_set() and self._spool.unread == 0):
-            items = self._collect()
-            if not items:
-                self._spool.wait(0.2)
-                continue
-            with self._lock:
-                self._counters.oldest_in_flight = items[0][1].received_at
-            messages = [m for _, m in items]
+    def _put(self, job: _Job | None) -> bool:
+        while not self._abandon.is_set():
             try:
-                # Decoded once; only the step that failed is repeated.
-                outcomes = self._retrying(partial(self._writer.prepare, messages))
-                result = self._retrying(partial(self._writer.store, outcomes))
-            except _Abandoned:
-                logger.warning(
-                    "stopping with %d messages not stored; they stay spooled", len(items)
-                )
-                return
-            except Exception:
-                # A bug, not the data or the database: keep the records, re-read them later.
-                logger.exception("ingest drainer failed; retrying the batch")
-                self._spool.rewind()
-                if self._abandon.wait(self._max_delay_s):
+                self._prepared.put(job, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _prepare_loop(self) -> None:
+        """Read the spool in order and turn messages into rows, a batch ahead of the writer."""
+        try:
+            while not (self._closed.is_set() and self._spool.unread == 0):
+                if self._abandon.is_set():
+                    return
+                items = self._collect()
+                if not items:
+                    self._spool.wait(0.2)
+                    continue
+                with self._lock:
+                    self._counters.in_flight.append(items[0][1].received_at)
+                messages = [m for _, m in items]
+                try:
+                    # Retried only while the registry is unreachable (the model lookup).
+                    outcomes = self._retrying(partial(self._writer.prepare, messages))
+                except _Abandoned:
+                    return
+                if not self._put(_Job(items[-1][0], len(items), outcomes)):
+                    return
+        finally:
+            self._put(None)  # tells the writer nothing more comes
+
+    def _write_loop(self) -> None:
+        """Write prepared batches in spool order; commit the cursor after each."""
+        while True:
+            try:
+                job = self._prepared.get(timeout=0.2)
+            except queue.Empty:
+                if self._abandon.is_set():
                     return
                 continue
-            self._spool.commit(items[-1][0])
+            if job is None:
+                return
+            while True:
+                try:
+                    result = self._retrying(partial(self._writer.store, job.outcomes))
+                    break
+                except _Abandoned:
+                    logger.warning(
+                        "stopping with %d messages not stored; they stay spooled", job.messages
+                    )
+                    return
+                except Exception:
+                    # A bug, not the data or the database: keep the batch, try it again.
+                    logger.exception("ingest writer failed; retrying the batch")
+                    if self._abandon.wait(self._max_delay_s):
+                        return
+            self._spool.commit(job.position)
             with self._lock:
                 self._counters.add(result)
-                self._counters.committed_messages += len(items)
-                self._counters.oldest_in_flight = None
+                self._counters.committed_messages += job.messages
+                self._counters.in_flight.popleft()
 
     def _retrying(self, action: Callable[[], _T]) -> _T:
         attempt = 0
