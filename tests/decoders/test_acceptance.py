@@ -27,6 +27,12 @@ import yaml
 import decoders
 from decoders import DecodeResult, DeviceEvent, Measurement
 from decoders.__main__ import main as decoders_main
+from decoders.chirpstack_object import (
+    GENERIC_MAPPING,
+    OBJECT_EVENTS,
+    OBJECT_MAPPINGS,
+    decode_object,
+)
 from decoders.vocabulary import EVENT_CODES, METRICS
 from hardware.catalogue import load_catalogue
 from hardware.encoders import ENCODERS
@@ -141,6 +147,35 @@ def test_damaged_real_frames_never_raise(model: str) -> None:
             for port in (f_port, 0, 224):
                 result = decoders.decode(model, variant, port, RECEIVED_AT)
                 _assert_in_vocabulary(model, result)
+
+
+def _nested(paths: dict[str, object]) -> dict[str, object]:
+    """{"a.b": 1} -> {"a": {"b": 1}}: the shape of a codec's decoded object."""
+    root: dict[str, object] = {}
+    for dotted, value in paths.items():
+        node = root
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            assert isinstance(child, dict)
+            node = child
+        node[leaf] = value
+    return root
+
+
+@pytest.mark.parametrize("model", [*sorted(OBJECT_MAPPINGS), "cayenne-lpp"])
+def test_chirpstack_object_mapping_emits_only_the_vocabulary(model: str) -> None:
+    """The third generic format: every key of a model's object table (or of the generic
+    table) maps to a vocabulary metric, and every flag to an event code."""
+    mapping = OBJECT_MAPPINGS.get(model, GENERIC_MAPPING)
+    flags = OBJECT_EVENTS.get(model, {})
+    obj = _nested({**dict.fromkeys(mapping, 12.0), **dict.fromkeys(flags, True)})
+    result = decode_object(model, obj, RECEIVED_AT)
+    assert result.errors == []
+    assert result.warnings == []
+    _assert_in_vocabulary(model, result)
+    assert len(result.measurements) == len(mapping)
+    assert len(result.events) == len(flags)
 
 
 def test_history_records_keep_their_own_times() -> None:
