@@ -98,8 +98,7 @@ def running_bridge(config: BridgeConfig, database_url: str) -> Iterator[Bridge]:
     try:
         pool.wait(timeout=30)
         metrics = BridgeMetrics()
-        if config.metrics_port:
-            metrics.serve(config.metrics_port)
+        stop_metrics = metrics.serve(config.metrics_port) if config.metrics_port else None
         models = DeviceModels(pool)
         processor = Processor(config, models.lookup, metrics)
         bridge = Bridge(config, DirectSink(pool, processor), metrics)
@@ -108,6 +107,8 @@ def running_bridge(config: BridgeConfig, database_url: str) -> Iterator[Bridge]:
             yield bridge
         finally:
             bridge.stop()
+            if stop_metrics is not None:
+                stop_metrics()
     finally:
         pool.close()
 

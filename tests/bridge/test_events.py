@@ -93,3 +93,43 @@ def test_every_event_type_lands_through_the_broker(
     assert types == set(EVENT_TYPES) - {"up"}
     assert battery == [(pytest.approx(83.85827),)]
     assert letters == (0,)
+
+
+def test_prometheus_endpoint_counts_by_event_type_and_model(
+    broker: RunningService, database: str
+) -> None:
+    import urllib.request
+
+    from icone.embedded import free_port
+
+    with psycopg.connect(database) as conn:
+        upsert_devices(conn, [DeviceSpec(fixtures.DEV_EUI, fixtures.MODEL)])
+    port = free_port()
+    client = publisher(broker.url)
+    with bridge(bridge_config(broker.url, metrics_port=port), database):
+        publish(client, topic_for(fixtures.DEV_EUI), encode_event(fixtures.up(), False))
+        publish(client, topic_for(fixtures.DEV_EUI), b"not json")
+        publish(
+            client,
+            topic_for(fixtures.DEV_EUI, "join"),
+            encode_event(fixtures.others()["join"], False, "join"),
+        )
+        wait_for(
+            lambda: (
+                count(database, "SELECT count(*) FROM dead_letters") == 1
+                and count(database, "SELECT count(*) FROM network_events") == 1
+            ),
+            what="rows of the three messages",
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    client.disconnect()
+    assert 'icone_bridge_messages_received_total{event="up"} 2.0' in text
+    assert 'icone_bridge_messages_received_total{event="join"} 1.0' in text
+    assert (
+        'icone_bridge_messages_processed_total{event="up",model="milesight-em300-th",'
+        'outcome="decoded"} 1.0'
+    ) in text
+    assert 'icone_bridge_dead_letters_total{stage="parse"} 1.0' in text
+    assert "icone_bridge_batch_messages_bucket" in text
+    assert "icone_bridge_reconnects_total 0.0" in text
