@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg_pool import PoolTimeout
 
+from ingest_service.errors import StorageError
 from ingest_service.records import Batch, InboundMessage
-from ingest_service.service import IngestClosed, IngestService
+from ingest_service.service import IngestClosed, IngestService, is_retriable
 from ingest_service.spool import Spool
 from tests.ingest.helpers import (
     count,
@@ -55,7 +56,7 @@ def _poisoning(message: InboundMessage) -> Batch:
     """The real pipeline, but one device's uplink carries an f_port out of integer range."""
     batch = process(message)
     batch.uplinks = [
-        dataclasses.replace(u, f_port=2**40) if u.dev_eui == dev_eui(POISON_DEVICE) else u
+        u._replace(f_port=2**40) if u.dev_eui == dev_eui(POISON_DEVICE) else u
         for u in batch.uplinks
     ]
     return batch
@@ -143,3 +144,23 @@ def test_accept_blocks_at_the_bound_and_is_refused_after_stop(
             service.accept([uplink(9)])
         assert spool.pending == 0
     assert count(database, "SELECT count(*) FROM uplinks") == 8
+
+
+@pytest.mark.parametrize(
+    ("error", "retriable"),
+    [
+        (psycopg.OperationalError("server closed the connection"), True),
+        (PoolTimeout("couldn't get a connection after 5.00 sec"), True),
+        (psycopg.errors.AdminShutdown("terminating connection"), True),
+        (psycopg.errors.SerializationFailure("could not serialize"), True),
+        (psycopg.errors.ProgramLimitExceeded("index row size exceeds maximum"), False),
+        (psycopg.errors.NumericValueOutOfRange("integer out of range"), False),
+        (psycopg.errors.NotNullViolation("null value"), False),
+        (TypeError("cannot adapt"), False),
+    ],
+)
+def test_retry_or_bisect_classification(error: Exception, retriable: bool) -> None:
+    wrapped = StorageError("batch not stored")
+    wrapped.__cause__ = error
+    assert is_retriable(error) is retriable
+    assert is_retriable(wrapped) is retriable
