@@ -1,0 +1,300 @@
+"""Storage benchmark: one year of 15-minute readings for a fleet, then load time, bytes per
+reading and query latency, in plain PostgreSQL and (when the server has it) TimescaleDB.
+
+`icone bench storage [--scale S] [--json PATH]` calls `run`. Scale 1 = 1,000 devices x 35,040
+readings (35 M uplinks and as many measurements); readings are generated server-side with
+generate_series, one INSERT per device. Targets (TimescaleDB): each query p95 < 100 ms and
+<= 16 bytes per measurement after compression. Timing targets live here, never in tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from icone import embedded
+from ingest_service.migrate import StorageMode, detect_timescale, migrate
+from ingest_service.rollups import refresh_rollups
+
+logger = logging.getLogger(__name__)
+
+READINGS_PER_DEVICE = 365 * 96
+RUNS = 50
+DEVICES_PER_SITE = 20
+
+# Device mix: (share of the fleet, metric, SQL expression of the value at step i).
+# Registers are closed-form and monotonic (a daily cycle on top of a steady rate), so no
+# window function is needed to generate them.
+_ENERGY = "1000 * d + k * (i + 3 * (1 - cos(2 * pi() * i / 96)))"
+_WATER = "10 * d + k / 50 * (i + 12 * (1 - cos(2 * pi() * i / 96)))"
+_TEMPERATURE = "21 + 3 * sin(2 * pi() * i / 96) + mod(d::int, 5)"
+MIX = (
+    (0.4, "energy_active_import_index", _ENERGY),
+    (0.3, "water_volume_index", _WATER),
+    (0.3, "temperature", _TEMPERATURE),
+)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _timed(fn: Callable[[], object], runs: int = RUNS) -> dict[str, float]:
+    fn()  # warm the caches and the plan
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return {
+        "median_ms": round(statistics.median(samples), 2),
+        "p95_ms": round(_percentile(samples, 0.95), 2),
+    }
+
+
+def _fleet(scale: float) -> list[tuple[str, str, str, str]]:
+    """(dev_eui, site_id, metric, value expression) for the scaled fleet."""
+    n = max(10, round(1000 * scale))
+    fleet = []
+    for d in range(n):
+        cumulative = 0.0
+        metric, expr = MIX[-1][1], MIX[-1][2]
+        for share, m, e in MIX:
+            cumulative += share
+            if (d + 0.5) / n < cumulative:
+                metric, expr = m, e
+                break
+        site = f"site-{d // DEVICES_PER_SITE:03d}"
+        fleet.append((f"{d:016x}", site, metric, expr))
+    return fleet
+
+
+def _load(
+    conn: psycopg.Connection[Any], fleet: list[tuple[str, str, str, str]], start: datetime
+) -> int:
+    sites = sorted({s for _, s, _, _ in fleet})
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO sites (id, name, kind) VALUES (%s, %s, %s)",
+            [(s, s, "server_room" if i == 0 else "building") for i, s in enumerate(sites)],
+        )
+        cur.executemany(
+            "INSERT INTO devices (dev_eui, model, site_id, role) VALUES (%s, 'bench', %s, %s)",
+            [(dev, site, metric) for dev, site, metric, _ in fleet],
+        )
+    total = 0
+    for number, (dev, _, metric, expr) in enumerate(fleet):
+        statement = sql.SQL(
+            """
+            WITH u AS (
+                INSERT INTO uplinks (time, deduplication_id, dev_eui, f_cnt, f_port, payload,
+                                     time_source, received_at, rssi, snr, gateway_count,
+                                     decode_status)
+                SELECT %(start)s::timestamptz + i * interval '15 minutes', gen_random_uuid(),
+                       %(dev)s, i, 2, int8send(i), 'event',
+                       %(start)s::timestamptz + i * interval '15 minutes' + interval '1 second',
+                       -100 + mod(i, 17), 7.5, 1 + mod(i, 3), 'ok'
+                FROM generate_series(0, %(n)s - 1) AS i
+                RETURNING time, deduplication_id, dev_eui, f_cnt AS i
+            )
+            INSERT INTO measurements (time, dev_eui, metric, channel, value, deduplication_id)
+            SELECT time, dev_eui, %(metric)s, '', {expr}, deduplication_id
+            FROM u, (SELECT %(d)s::double precision AS d, 1 + mod(%(d)s, 7) AS k) AS p
+            """
+        ).format(expr=sql.SQL(expr))  # expressions are constants of this module
+        with conn.transaction():
+            cur = conn.execute(
+                statement,
+                {
+                    "start": start,
+                    "dev": dev,
+                    "n": READINGS_PER_DEVICE,
+                    "metric": metric,
+                    "d": number,
+                },
+            )
+            total += cur.rowcount
+    return total
+
+
+def _size(conn: psycopg.Connection[Any], table: str, mode: StorageMode) -> int:
+    if mode is StorageMode.TIMESCALE:
+        row = conn.execute("SELECT hypertable_size(%s::regclass)", (table,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(%s::regclass)",
+            (table,),
+        ).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _queries(
+    conn: psycopg.Connection[Any], now: datetime, fleet: list[tuple[str, str, str, str]]
+) -> dict[str, dict[str, float]]:
+    energy_site = next(s for _, s, m, _ in fleet if m == "energy_active_import_index")
+    water_site = next(s for _, s, m, _ in fleet if m == "water_volume_index")
+    room = [dev for dev, s, m, _ in fleet if s == "site-000" and m == "temperature"]
+
+    def monthly_energy() -> object:
+        return conn.execute(
+            "SELECT bucket, site_id, sum(consumption) FROM icone_consumption(%s, %s, 'month', %s, "
+            "'energy_active_import_index') GROUP BY 1, 2",
+            (now - timedelta(days=365), now, energy_site),
+        ).fetchall()
+
+    def daily_water() -> object:
+        return conn.execute(
+            "SELECT bucket, site_id, sum(consumption) FROM icone_consumption(%s, %s, 'day', %s, "
+            "'water_volume_index') GROUP BY 1, 2",
+            (now - timedelta(days=90), now, water_site),
+        ).fetchall()
+
+    def room_temperature() -> object:
+        return conn.execute(
+            "SELECT bucket, dev_eui, avg_v, min_v, max_v FROM measurements_hourly "
+            "WHERE dev_eui = ANY(%s) AND metric = 'temperature' AND bucket >= %s ORDER BY 1",
+            (room, now - timedelta(days=30)),
+        ).fetchall()
+
+    def night_flow() -> object:
+        # domain.md §4.2 rule 2: lowest hourly flow between 01:00 and 05:00 local time above a
+        # threshold on 2 consecutive nights
+        return conn.execute(
+            """
+            WITH h AS (
+                SELECT dev_eui, bucket, consumption FROM icone_consumption(%s, %s, 'hour', NULL,
+                    'water_volume_index')
+                WHERE extract(hour FROM bucket AT TIME ZONE 'Europe/Paris') BETWEEN 1 AND 4
+            ), nights AS (
+                SELECT dev_eui, (bucket AT TIME ZONE 'Europe/Paris')::date AS night,
+                       min(consumption) AS mnf
+                FROM h GROUP BY 1, 2
+            )
+            SELECT dev_eui FROM nights GROUP BY dev_eui
+            HAVING count(*) FILTER (WHERE mnf > 0.001) >= 2
+            """,
+            (now - timedelta(days=2), now),
+        ).fetchall()
+
+    return {
+        "monthly_energy_per_site_1y": _timed(monthly_energy),
+        "daily_water_per_site_90d": _timed(daily_water),
+        "server_room_hourly_temperature_30d": _timed(room_temperature),
+        "night_flow_all_water_meters": _timed(night_flow),
+    }
+
+
+def _bench_mode(url: str, mode: StorageMode, scale: float) -> dict[str, Any]:
+    fleet = _fleet(scale)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(days=365)
+    migrate(url, str(mode))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        if mode is StorageMode.PLAIN:
+            for table in ("uplinks", "measurements"):
+                conn.execute("SELECT icone_ensure_partitions(%s, %s, 14)", (table, start))
+        t0 = time.perf_counter()
+        readings = _load(conn, fleet, start)
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        refresh_rollups(conn, start)
+        refresh_s = time.perf_counter() - t0
+        raw_bytes = _size(conn, "measurements", mode)
+        uplink_bytes = _size(conn, "uplinks", mode)
+        compress_s = 0.0
+        if mode is StorageMode.TIMESCALE:
+            t0 = time.perf_counter()
+            for table in ("measurements", "uplinks"):
+                conn.execute(
+                    "SELECT compress_chunk(c, if_not_compressed => true) "
+                    "FROM show_chunks(%s::regclass, older_than => %s) c",
+                    (table, now - timedelta(days=14)),
+                )
+            compress_s = time.perf_counter() - t0
+        conn.execute("ANALYZE")
+        stored_bytes = _size(conn, "measurements", mode)
+        stored_uplinks = _size(conn, "uplinks", mode)
+        queries = _queries(conn, now, fleet)
+    return {
+        "mode": str(mode),
+        "devices": len(fleet),
+        "readings": readings,
+        "load_s": round(load_s, 1),
+        "load_readings_per_s": round(readings / load_s),
+        "rollup_refresh_s": round(refresh_s, 1),
+        "compress_s": round(compress_s, 1),
+        "measurements_bytes_per_reading_raw": round(raw_bytes / readings, 1),
+        "measurements_bytes_per_reading_stored": round(stored_bytes / readings, 1),
+        "uplinks_bytes_per_reading_raw": round(uplink_bytes / readings, 1),
+        "uplinks_bytes_per_reading_stored": round(stored_uplinks / readings, 1),
+        "queries": queries,
+    }
+
+
+@contextlib.contextmanager
+def _fresh_database(server_url: str, name: str) -> Iterator[str]:
+    admin = make_conninfo(server_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _bench_server(server_url: str, scale: float) -> list[dict[str, Any]]:
+    with psycopg.connect(server_url) as conn:
+        status = detect_timescale(conn)
+    modes = [StorageMode.PLAIN]
+    if status.installed is not None or status.can_install:
+        modes.append(StorageMode.TIMESCALE)
+    results = []
+    for mode in modes:
+        with _fresh_database(server_url, f"icone_bench_{mode}") as url:
+            logger.info("storage benchmark", extra={"mode": str(mode), "scale": scale})
+            results.append(_bench_mode(url, mode, scale))
+    return results
+
+
+def run(
+    scale: float = 1.0, json_path: Path | None = None, database_url: str | None = None
+) -> dict[str, Any]:
+    """Run the benchmark on `database_url`'s server (plain mode, and TimescaleDB mode when the
+    server has it preloaded), or on an embedded plain PostgreSQL; returns the results."""
+    if not 0 < scale <= 1:
+        raise ValueError("scale must be in (0, 1]")
+    if database_url is not None:
+        results = _bench_server(database_url, scale)
+    else:
+        with tempfile.TemporaryDirectory() as state, embedded.postgres(Path(state)) as pg:
+            results = _bench_server(pg.url, scale)
+    report = {
+        "scale": scale,
+        "readings_per_device": READINGS_PER_DEVICE,
+        "runs_per_query": RUNS,
+        "targets": {"query_p95_ms": 100, "timescale_bytes_per_reading": 16},
+        "results": results,
+    }
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
