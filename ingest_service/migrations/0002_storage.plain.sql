@@ -18,7 +18,8 @@ CREATE TABLE measurements_hourly_mat (
     last_t  timestamptz,
     PRIMARY KEY (dev_eui, metric, channel, bucket)
 );
-CREATE INDEX measurements_hourly_mat_bucket_brin ON measurements_hourly_mat USING brin (bucket);
+-- btree, not BRIN: rows are written grouped by device, so bucket order is not physical order
+CREATE INDEX measurements_hourly_mat_bucket_idx ON measurements_hourly_mat (bucket);
 CREATE TABLE measurements_daily_mat (LIKE measurements_hourly_mat INCLUDING ALL);
 
 -- first/last by time with built-in aggregates: arrays compare lexicographically, so

@@ -298,7 +298,9 @@ BEGIN
         -- a delta within one bucket goes to it whole (the usual case)...
         SELECT d.dev_eui, d.metric, d.channel, icone_bucket_start(p_bucket, d.t0) AS b, d.delta AS q
         FROM deltas d
-        WHERE d.t <= icone_bucket_next(p_bucket, icone_bucket_start(p_bucket, d.t0))
+        WHERE d.t = d.t0
+           OR icone_bucket_start(p_bucket, d.t - interval '1 microsecond')
+              = icone_bucket_start(p_bucket, d.t0)
         UNION ALL
         -- ...one spanning buckets is spread over them pro rata of time
         SELECT d.dev_eui, d.metric, d.channel, s.b,
@@ -320,7 +322,9 @@ BEGIN
                 WHERE p_bucket <> 'hour'
             ) g
         ) s
-        WHERE d.t > icone_bucket_next(p_bucket, icone_bucket_start(p_bucket, d.t0))
+        WHERE d.t > d.t0
+          AND icone_bucket_start(p_bucket, d.t - interval '1 microsecond')
+              <> icone_bucket_start(p_bucket, d.t0)
     ),
     interval_sums AS (
         SELECT m.dev_eui, m.metric, m.channel, icone_bucket_start(p_bucket, m.time) AS b,
