@@ -23,7 +23,7 @@ def _ages(conn: psycopg.Connection[tuple[object, ...]], view: str) -> set[tuple[
         f"SELECT dev_eui, round(extract(epoch FROM %s - {col}) / 86400)::int FROM {view}",
         (NOW,),
     ).fetchall()
-    return {(str(d), int(a)) for d, a in rows}
+    return {(str(d), int(str(a))) for d, a in rows}
 
 
 def test_personal_raw_data_goes_first(store: str) -> None:
