@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError
-from icone import logs
+from icone import deadletters_cmd, logs
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
 from ingest_service.errors import IngestError
@@ -64,7 +64,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from icone.runtime import services
     from ingest_service.migrate import migrate
 
-    with services(settings) as urls:
+    with services(settings, need_broker=False) as urls:
         report = migrate(urls.database_url, args.mode)
     print(
         f"schema at version {report.current} ({report.mode} mode); applied: "
@@ -83,7 +83,9 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
     with services(settings) as urls:
         migrate(urls.database_url)
         config = bridge_config(settings, urls.mqtt_url, share_group=args.share_group)
-        with running_bridge(config, urls.database_url) as bridge:
+        with running_bridge(
+            config, urls.database_url, settings.state_dir, settings.bridge.spool_max_mb * 2**20
+        ) as bridge:
             bridge.run_until(stop)
     return 0
 
@@ -94,7 +96,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from api.main import create_app
     from icone.runtime import services
 
-    with services(settings) as urls:
+    with services(settings, need_broker=False) as urls:
         uvicorn.run(
             create_app(urls.database_url),
             host=args.host or settings.api.host,
@@ -149,7 +151,10 @@ def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
     from icone.runtime import services
     from ingest_service import apikeys
 
-    with services(settings) as urls, psycopg.connect(urls.database_url, autocommit=True) as conn:
+    with (
+        services(settings, need_broker=False) as urls,
+        psycopg.connect(urls.database_url, autocommit=True) as conn,
+    ):
         token = apikeys.create_key(conn, args.name, args.role, args.site or None)
     print(token)  # shown once; only its hash is stored
     return 0
@@ -256,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=("admin", "energy_manager", "technician", "reporting")
     )
     p.add_argument("--site", action="append", help="limit to this site id (repeatable)")
+
+    deadletters_cmd.add_parser(sub)
 
     bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")

@@ -77,7 +77,7 @@ def _as_json(letter: DeadLetterView) -> dict[str, Any]:
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     from icone.runtime import services
 
-    with services(settings) as urls:
+    with services(settings, need_broker=False) as urls:
         try:
             with psycopg.connect(urls.database_url) as conn:
                 letters = list_dead_letters(
@@ -117,13 +117,15 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     if not (args.ids or args.stage or args.all):
         sys.stderr.write("say which dead letters to replay: --id ID ..., --stage STAGE or --all\n")
         return EXIT_USAGE
-    with services(settings) as urls:
+    with services(settings, need_broker=False) as urls:
         pool: ConnectionPool[Any] = ConnectionPool(
             urls.database_url, min_size=1, max_size=2, open=True
         )
         try:
             pool.wait(timeout=30)
-            processor = Processor(bridge_config(settings, urls.mqtt_url), DeviceModels(pool).lookup)
+            # Replaying needs the event format and model mapping, not a broker connection.
+            config = bridge_config(settings, urls.mqtt_url or "mqtt://replay.invalid")
+            processor = Processor(config, DeviceModels(pool).lookup)
             report = replay(pool, processor, enrich=Enricher(pool), ids=args.ids, stage=args.stage)
         except psycopg.Error as exc:
             raise StorageError(f"replay failed: {exc}") from exc

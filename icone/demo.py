@@ -106,7 +106,7 @@ def run_demo(
         password = broker.password.get_secret_value() if broker.password else None
         config = bridge_config(settings, urls.mqtt_url)
         with (
-            running_bridge(config, urls.database_url),
+            running_bridge(config, urls.database_url, settings.state_dir),
             running_api(urls.database_url, settings.api.host, settings.api.port),
         ):
             client = simulator.connect(broker.host, broker.port, broker.username, password)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -19,9 +20,10 @@ from gateway_bridge.pipeline import Processor
 from gateway_bridge.subscriber import Bridge
 from icone import embedded
 from icone.settings import Settings
-from ingest_service.records import Batch, InboundMessage
+from ingest_service.enrich import Enricher
 from ingest_service.registry import DeviceModels
-from ingest_service.service import Ingestor
+from ingest_service.service import IngestService
+from ingest_service.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +37,9 @@ class ServiceUrls:
 
 
 @contextlib.contextmanager
-def services(settings: Settings) -> Iterator[ServiceUrls]:
-    """The configured PostgreSQL and broker, or embedded ones started for the duration."""
+def services(settings: Settings, need_broker: bool = True) -> Iterator[ServiceUrls]:
+    """The configured PostgreSQL and broker, or embedded ones started for the duration
+    (the broker only when the command needs one; `mqtt_url` is then "")."""
     with contextlib.ExitStack() as stack:
         if settings.database_url is not None:
             database_url = settings.database_url.get_secret_value()
@@ -44,13 +47,15 @@ def services(settings: Settings) -> Iterator[ServiceUrls]:
             database_url = stack.enter_context(embedded.postgres(settings.state_dir)).url
         if settings.mqtt_url is not None:
             mqtt_url = settings.mqtt_url.get_secret_value()
-        else:
+        elif need_broker:
             mqtt_url = stack.enter_context(embedded.mosquitto(settings.state_dir)).url
+        else:
+            mqtt_url = ""
         yield ServiceUrls(
             database_url=database_url,
             mqtt_url=mqtt_url,
             embedded_database=settings.database_url is None,
-            embedded_broker=settings.mqtt_url is None,
+            embedded_broker=settings.mqtt_url is None and need_broker,
         )
 
 
@@ -77,39 +82,41 @@ def bridge_config(
     )
 
 
-class DirectSink:
-    """Processes and commits messages synchronously (no spool): durable on return."""
-
-    def __init__(self, pool: ConnectionPool[Any], processor: Processor) -> None:
-        self._ingestor = Ingestor(pool, max_retry_s=float("inf"))
-        self._processor = processor
-
-    def accept(self, messages: Sequence[InboundMessage]) -> None:
-        batch = Batch()
-        for message in messages:
-            batch.extend(self._processor(message))
-        self._ingestor.store(batch)
-
-
 @contextlib.contextmanager
-def running_bridge(config: BridgeConfig, database_url: str) -> Iterator[Bridge]:
-    """A started bridge writing through the ingest service; stopped (drained) on exit."""
-    pool: ConnectionPool[Any] = ConnectionPool(database_url, min_size=1, max_size=4, open=True)
+def running_bridge(
+    config: BridgeConfig, database_url: str, state_dir: Path, spool_max_bytes: int = 512 * 2**20
+) -> Iterator[Bridge]:
+    """A started bridge feeding the ingest service; both stopped (drained) on exit.
+
+    Messages go MQTT -> spool (fsync) -> acknowledgement; the ingest service drains the spool
+    into PostgreSQL. Each bridge (client id) has its own spool under the state directory.
+    """
+    pool: ConnectionPool[Any] = ConnectionPool(
+        database_url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection
+    )
+    stop_metrics = None
     try:
         pool.wait(timeout=30)
         metrics = BridgeMetrics()
         stop_metrics = metrics.serve(config.metrics_port) if config.metrics_port else None
         models = DeviceModels(pool)
         processor = Processor(config, models.lookup, metrics)
-        bridge = Bridge(config, DirectSink(pool, processor), metrics)
-        bridge.start()
+        spool = Spool(state_dir / "spool" / config.client_id, max_bytes=spool_max_bytes)
+        service = IngestService(pool, spool, processor, enrich=Enricher(pool))
+        service.start()
         try:
-            yield bridge
+            bridge = Bridge(config, service, metrics)
+            bridge.start()
+            try:
+                yield bridge
+            finally:
+                bridge.stop()
         finally:
-            bridge.stop()
-            if stop_metrics is not None:
-                stop_metrics()
+            service.stop()
+            spool.close()
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         pool.close()
 
 

@@ -32,6 +32,7 @@ class BridgeSettings(BaseModel):
     tls_key_file: Path | None = None
     model_by_profile: dict[str, str] = Field(default_factory=dict)
     use_chirpstack_object: bool = False
+    spool_max_mb: int = Field(default=512, ge=1)  # local spool bound; beyond, acks stop
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 

@@ -38,7 +38,17 @@ class _Target:
 _NOTHING = sql.SQL("ON CONFLICT DO NOTHING")
 
 TARGETS = (
-    _Target("uplinks", UplinkRow, _NOTHING),
+    # A redelivered uplink changes nothing; a replayed one (dead letter fixed, device now
+    # registered) updates how it was decoded.
+    _Target(
+        "uplinks",
+        UplinkRow,
+        sql.SQL(
+            "ON CONFLICT (time, deduplication_id) DO UPDATE SET model = excluded.model, "
+            "decode_status = excluded.decode_status WHERE uplinks.decode_status IS DISTINCT FROM "
+            "excluded.decode_status OR uplinks.model IS DISTINCT FROM excluded.model"
+        ),
+    ),
     _Target("measurements", MeasurementRow, _NOTHING),
     _Target("device_events", EventRow, _NOTHING),
     _Target("network_events", NetworkEventRow, _NOTHING),

@@ -47,16 +47,19 @@ def test_replay_after_fix_stores_rows_once_and_marks_letters(database: str, tmp_
         first = replay(pool, fixed, stage="decode")
         assert (first.selected, first.replayed, first.failed) == (10, 10, 0)
         assert first.rows.measurements == 30
-        assert first.rows.uplinks == 0  # stored the first time, with status unknown_device
+        # stored the first time with status unknown_device; the replay updates how they decoded
+        assert first.rows.uplinks == 10
         with pool.connection() as conn:
             ids = [d.id for d in list_dead_letters(conn, stage="decode", include_replayed=True)]
         again = replay(pool, fixed, ids=ids)  # explicit ids: replayed ones included
         assert (again.selected, again.replayed, again.failed) == (10, 10, 0)
         assert again.rows.measurements == 0
+        assert again.rows.uplinks == 0  # nothing changed the second time
         assert replay(pool, fixed, stage="decode").selected == 0  # filters skip replayed ones
 
     assert count(database, "SELECT count(*) FROM measurements") == 33
     assert count(database, "SELECT count(*) FROM uplinks") == 11
+    assert count(database, "SELECT count(*) FROM uplinks WHERE decode_status = 'unknown_device'") == 0
     assert count(database, "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL") == 1
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -28,9 +31,14 @@ def bridge_config(broker_url: str, **overrides: object) -> BridgeConfig:
 
 
 @contextmanager
-def bridge(config: BridgeConfig, database_url: str) -> Iterator[Bridge]:
-    with running_bridge(config, database_url) as running:
-        yield running
+def bridge(
+    config: BridgeConfig, database_url: str, state_dir: Path | None = None
+) -> Iterator[Bridge]:
+    """A running bridge + ingest service; its spool lives in `state_dir` (a temp dir if None)."""
+    with contextlib.ExitStack() as stack:
+        if state_dir is None:
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bridge-")))
+        yield stack.enter_context(running_bridge(config, database_url, state_dir))
 
 
 def publisher(broker_url: str) -> mqtt.Client:
