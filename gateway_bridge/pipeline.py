@@ -177,7 +177,7 @@ class Processor:
             result = self._decode(model, uplink, time)
             status = "failed" if result.errors else "warnings" if result.warnings else "decoded"
             batch.measurements.extend(
-                MeasurementRow(m.time, uplink.dev_eui, m.metric, m.channel, m.value, dedup)
+                MeasurementRow(m.time, uplink.dev_eui, m.metric, m.channel, m.value)
                 for m in result.measurements
             )
             batch.events.extend(
@@ -244,9 +244,7 @@ class Processor:
             battery = _status_battery(event.data)
             if battery is not None:
                 batch.measurements.append(
-                    MeasurementRow(
-                        time, event.dev_eui, "battery_level", NETWORK_CHANNEL, battery, None
-                    )
+                    MeasurementRow(time, event.dev_eui, "battery_level", NETWORK_CHANNEL, battery)
                 )
         if event.event_type == "log" and event.level in ("ERROR", "WARNING"):
             logger.warning(

@@ -228,8 +228,8 @@ def _run_baseline(urls: tuple[str, str], n: int, client_id: str, processor: Proc
             for m in batch.measurements:
                 cur.execute(
                     "INSERT INTO measurements (time, dev_eui, metric, channel, value,"
-                    " deduplication_id) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (m.time, m.dev_eui, m.metric, m.channel, m.value, m.deduplication_id),
+                    ") VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (m.time, m.dev_eui, m.metric, m.channel, m.value),
                 )
                 rows += 1
         conn.commit()

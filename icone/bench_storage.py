@@ -110,8 +110,8 @@ def _load(
                 FROM generate_series(0, %(n)s - 1) AS i
                 RETURNING time, deduplication_id, dev_eui, f_cnt AS i
             )
-            INSERT INTO measurements (time, dev_eui, metric, channel, value, deduplication_id)
-            SELECT time, dev_eui, %(metric)s, '', {expr}, deduplication_id
+            INSERT INTO measurements (time, dev_eui, metric, channel, value)
+            SELECT time, dev_eui, %(metric)s, '', {expr}
             FROM u, (SELECT %(d)s::double precision AS d, 1 + mod(%(d)s, 7) AS k) AS p
             """
         ).format(expr=sql.SQL(expr))  # expressions are constants of this module

@@ -129,7 +129,6 @@ class Enricher:
                         weight.metric,
                         row.channel,
                         row.value * weight.per_pulse,
-                        row.deduplication_id,
                     )
                 )
         return batch

@@ -50,7 +50,6 @@ class MeasurementRow(NamedTuple):
     metric: str
     channel: str
     value: float
-    deduplication_id: UUID | None
 
 
 class EventRow(NamedTuple):

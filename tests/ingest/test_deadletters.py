@@ -59,7 +59,9 @@ def test_replay_after_fix_stores_rows_once_and_marks_letters(database: str, tmp_
 
     assert count(database, "SELECT count(*) FROM measurements") == 33
     assert count(database, "SELECT count(*) FROM uplinks") == 11
-    assert count(database, "SELECT count(*) FROM uplinks WHERE decode_status = 'unknown_device'") == 0
+    assert (
+        count(database, "SELECT count(*) FROM uplinks WHERE decode_status = 'unknown_device'") == 0
+    )
     assert count(database, "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL") == 1
 
 

@@ -6,7 +6,6 @@ Buckets in the expected dicts are local ('YYYY-MM-DD HH' of the bucket start in 
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import psycopg
@@ -154,7 +153,6 @@ def test_duplicate_redelivery_changes_nothing(store: str) -> None:
                 WATER,
                 "",
                 1000.0 + 2.5 * i,
-                uuid.UUID(int=i),
             )
             for i in range(8)
         ]
