@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
-from hardware.catalogue import CatalogueError
+from hardware.catalogue import CatalogueError, load_catalogue
 from icone import deadletters_cmd, logs
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
@@ -120,7 +120,9 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with services(settings) as urls:
         broker = BrokerAddress.from_url(urls.mqtt_url)
-        fleet = build_fleet(load_catalogue(), args.devices, start=datetime.now(UTC))
+        fleet = build_fleet(
+            load_catalogue(settings.catalogue_dir), args.devices, start=datetime.now(UTC)
+        )
         client = simulator.connect(
             broker.host,
             broker.port,
@@ -142,6 +144,28 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             client.disconnect()
             client.loop_stop()
     print(f"published {sent} uplinks from {len(fleet)} virtual devices")
+    return 0
+
+
+def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.runtime import services
+    from ingest_service.maintenance import run_maintenance
+
+    with services(settings, need_broker=False) as urls:
+        report = run_maintenance(urls.database_url, settings.retention.policy(), datetime.now(UTC))
+    removed = sum(r.rows_removed for r in report.retention)
+    print(
+        f"storage mode {report.mode}: {report.partitions_created} partitions created, "
+        f"rollups refreshed, {removed} rows past retention removed"
+    )
+    return 0
+
+
+def cmd_bench_storage(settings: Settings, args: argparse.Namespace) -> int:
+    from icone import bench_storage
+
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    bench_storage.run(scale=args.scale, json_path=args.json, database_url=url)
     return 0
 
 
@@ -255,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     p.add_argument("--protobuf", action="store_true", help="publish protobuf instead of JSON")
 
+    add(
+        "maintenance",
+        cmd_maintenance,
+        "Run one storage maintenance pass now: partitions "
+        "ahead (plain PostgreSQL), rollup refresh, retention by data class.",
+    )
+
     p = add("apikey", cmd_apikey, "Create an API key (printed once) with a role and site scope.")
     p.add_argument("--name", required=True)
     p.add_argument(
@@ -269,6 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser("decoders", help="decode throughput per model, one core")
     p.set_defaults(func=cmd_bench_decoders)
     p.add_argument("--seconds", type=float, default=1.0, help="measuring time per model")
+    p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
+    p = bench_sub.add_parser(
+        "storage",
+        help="storage load, bytes per reading and query latency, plain PostgreSQL "
+        "and TimescaleDB side by side (TimescaleDB when ICONE_DATABASE_URL's server has it)",
+    )
+    p.set_defaults(func=cmd_bench_storage)
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="fraction of the full run (1,000 devices x 1 year of 15-minute readings)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
     p = bench_sub.add_parser(
         "ingest",
@@ -296,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_json)
     func: Command = args.func
     try:
+        load_catalogue(settings.catalogue_dir)  # an invalid sheet stops start-up, naming it
         return func(settings, args)
     except (BridgeError, EmbeddedError, IngestError, OSError) as exc:
         # Expected operational failures: a clear message and an exit code, no traceback.

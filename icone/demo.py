@@ -19,7 +19,13 @@ from gateway_bridge.config import BrokerAddress
 from hardware import simulator
 from hardware.catalogue import load_catalogue
 from hardware.fleet import SITES, VirtualDevice, build_fleet
-from icone.runtime import bridge_config, running_api, running_bridge, services
+from icone.runtime import (
+    bridge_config,
+    running_api,
+    running_bridge,
+    running_maintenance,
+    services,
+)
 from icone.settings import Settings
 from ingest_service import apikeys
 from ingest_service.migrate import migrate
@@ -95,7 +101,7 @@ def run_demo(
     rate: float = 4.0,
     history_hours: int = 24,
 ) -> int:
-    catalogue = load_catalogue()
+    catalogue = load_catalogue(settings.catalogue_dir)
     with services(settings) as urls:
         report = migrate(urls.database_url)
         now = datetime.now(UTC)
@@ -107,6 +113,7 @@ def run_demo(
         config = bridge_config(settings, urls.mqtt_url)
         with (
             running_bridge(config, urls.database_url, settings.state_dir),
+            running_maintenance(urls.database_url, settings.retention.policy(), 60.0),
             running_api(urls.database_url, settings.api.host, settings.api.port),
         ):
             client = simulator.connect(broker.host, broker.port, broker.username, password)

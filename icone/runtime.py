@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,10 @@ from gateway_bridge.subscriber import Bridge
 from icone import embedded
 from icone.settings import Settings
 from ingest_service.enrich import Enricher
+from ingest_service.errors import IngestError
+from ingest_service.maintenance import run_maintenance
 from ingest_service.registry import DeviceModels
+from ingest_service.retention import RetentionPolicy
 from ingest_service.service import IngestService
 from ingest_service.spool import Spool
 
@@ -118,6 +122,32 @@ def running_bridge(
         if stop_metrics is not None:
             stop_metrics()
         pool.close()
+
+
+@contextlib.contextmanager
+def running_maintenance(
+    database_url: str, policy: RetentionPolicy, interval_s: float
+) -> Iterator[threading.Event]:
+    """Storage maintenance every `interval_s` (first pass at once) in a thread: partitions
+    ahead (plain mode), rollup refresh, retention by data class. Failures are logged and
+    retried at the next pass; they never stop ingest."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                run_maintenance(database_url, policy, datetime.now(UTC))
+            except IngestError as exc:
+                logger.warning("storage maintenance failed, retrying later: %s", exc)
+            stop.wait(interval_s)
+
+    thread = threading.Thread(target=loop, name="maintenance", daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(timeout=60)
 
 
 @contextlib.contextmanager

@@ -6,14 +6,17 @@ Secrets (URLs carry passwords) are SecretStr and never logged.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway_bridge.config import EventFormat
+from hardware.catalogue import CATALOGUE_DIR
+from ingest_service.retention import ClassHorizons, RetentionPolicy
 
 
 class BridgeSettings(BaseModel):
@@ -36,6 +39,40 @@ class BridgeSettings(BaseModel):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
+class RetentionSettings(BaseModel):
+    """Retention by data class, in days (defaults: docs/domain.md §6, CNIL and décret
+    tertiaire); None keeps for ever. Applied by the maintenance pass of `icone bridge`."""
+
+    raw_personal_days: int | None = 730
+    raw_non_personal_days: int | None = 1095
+    hourly_personal_days: int | None = 730
+    hourly_non_personal_days: int | None = 1826
+    daily_personal_days: int | None = 1095
+    daily_non_personal_days: int | None = None
+    network_events_days: int | None = 365
+    dead_letters_days: int | None = 90
+    maintenance_interval_s: float = Field(default=300, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RetentionSettings:
+        self.policy()  # raises ValueError (-> a settings error) on inconsistent horizons
+        return self
+
+    def policy(self) -> RetentionPolicy:
+        def days(value: int | None) -> timedelta | None:
+            return None if value is None else timedelta(days=value)
+
+        return RetentionPolicy(
+            raw=ClassHorizons(days(self.raw_personal_days), days(self.raw_non_personal_days)),
+            hourly=ClassHorizons(
+                days(self.hourly_personal_days), days(self.hourly_non_personal_days)
+            ),
+            daily=ClassHorizons(days(self.daily_personal_days), days(self.daily_non_personal_days)),
+            network_events=days(self.network_events_days),
+            dead_letters=days(self.dead_letters_days),
+        )
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8470, ge=1, le=65535)
@@ -51,10 +88,12 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     mqtt_url: SecretStr | None = None
     state_dir: Path = Path(".state")
+    catalogue_dir: Path = CATALOGUE_DIR  # device catalogue sheets, validated at start-up
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("database_url")
     @classmethod

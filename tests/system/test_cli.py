@@ -38,6 +38,7 @@ def _run(
         ("ICONE_MQTT_URL", "mqtt://broker:notaport", "ICONE_MQTT_URL: has an invalid port"),
         ("ICONE_DATABASE_URL", "mysql://db/icone", "ICONE_DATABASE_URL: must be a PostgreSQL URL"),
         ("ICONE_LOG_LEVEL", "LOUD", "ICONE_LOG_LEVEL"),
+        ("ICONE_RETENTION__RAW_PERSONAL_DAYS", "5", "ICONE_RETENTION: raw personal retention"),
     ],
 )
 def test_bad_settings_exit_2_without_traceback(
@@ -118,3 +119,29 @@ def test_process_check_sees_running_servers(tmp_path: Path) -> None:
     with embedded.mosquitto(tmp_path / "state"):
         assert _servers_of(tmp_path / "state")
     assert _servers_of(tmp_path / "state") == []
+
+
+def test_invalid_catalogue_stops_start_up_naming_file_and_field(tmp_path: Path) -> None:
+    from hardware.catalogue import CATALOGUE_DIR
+
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    for sheet in CATALOGUE_DIR.glob("*.yaml"):
+        (catalogue / sheet.name).write_text(sheet.read_text(encoding="utf-8"), encoding="utf-8")
+    broken = catalogue / "milesight-em300-th.yaml"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("category: climate", "category: weather"),
+        encoding="utf-8",
+    )
+    result = _run(
+        ["migrate"],
+        {
+            "ICONE_CATALOGUE_DIR": str(catalogue),
+            "ICONE_DATABASE_URL": "postgresql://u:p@127.0.0.1:1/x",
+        },
+        tmp_path,
+    )
+    assert result.returncode == 2
+    assert "milesight-em300-th.yaml" in result.stderr
+    assert "field category" in result.stderr
+    assert "Traceback" not in result.stderr
