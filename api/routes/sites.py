@@ -1,0 +1,122 @@
+"""Sites and their consumption: the aggregated figures energy managers and the strategy
+dashboard read. Consumption comes from the SQL function `icone_consumption`, the single
+definition shared with Grafana (meter swaps, rollovers, gaps, Europe/Paris buckets)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from api.auth import Principal
+from api.deps import ConnDep, require
+from api.errors import ApiError, NotFound
+from decoders.vocabulary import METRICS, Kind
+
+router = APIRouter(prefix="/sites", tags=["sites"])
+
+_MAX_SPAN = {
+    "hour": timedelta(days=93),
+    "day": timedelta(days=3 * 366),
+    "month": timedelta(days=10 * 366),
+}
+
+
+class SitePublic(BaseModel):
+    id: str
+    name: str
+    kind: str
+    floor_area_m2: float | None
+    devices: int
+
+
+class SitesPublic(BaseModel):
+    data: list[SitePublic]
+    count: int
+
+
+class ConsumptionPoint(BaseModel):
+    bucket: datetime  # start of the Europe/Paris hour, day or month
+    value: float
+
+
+class SiteConsumption(BaseModel):
+    site_id: str
+    metric: str
+    unit: str
+    bucket: str
+    total: float
+    data: list[ConsumptionPoint]
+
+
+class BadRequest(ApiError):
+    status_code = 422
+
+
+async def _visible_site(conn: ConnDep, site_id: str, who: Principal) -> None:
+    cur = await conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,))
+    if await cur.fetchone() is None or not who.sees_site(site_id):
+        raise NotFound(f"site {site_id} not found")
+
+
+@router.get("", operation_id="sites-list")
+async def list_sites(
+    conn: ConnDep, who: Annotated[Principal, Depends(require("indicators:read"))]
+) -> SitesPublic:
+    cur = await conn.execute(
+        """
+        SELECT s.id, s.name, s.kind, s.floor_area_m2,
+               (SELECT count(*) FROM devices d WHERE d.site_id = s.id) AS devices
+        FROM sites s
+        WHERE %(scope)s::text[] IS NULL OR s.id = ANY(%(scope)s::text[])
+        ORDER BY s.id
+        """,
+        {"scope": who.site_filter},
+    )
+    data = [
+        SitePublic(id=i, name=n, kind=k, floor_area_m2=a, devices=d)
+        for i, n, k, a, d in await cur.fetchall()
+    ]
+    return SitesPublic(data=data, count=len(data))
+
+
+@router.get("/{site_id}/consumption", operation_id="sites-consumption")
+async def site_consumption(
+    site_id: str,
+    conn: ConnDep,
+    who: Annotated[Principal, Depends(require("indicators:read"))],
+    metric: str,
+    start: Annotated[datetime, Query(alias="from")],
+    end: Annotated[datetime, Query(alias="to")],
+    bucket: Literal["hour", "day", "month"] = "day",
+) -> SiteConsumption:
+    """Consumption of the site's meters per bucket (sum over its devices and registers)."""
+    spec = METRICS.get(metric)
+    if spec is None or spec.kind is Kind.GAUGE:
+        raise BadRequest(f"{metric!r} is not a counter or interval metric of the vocabulary")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadRequest("from and to need a UTC offset")
+    if not start < end or end - start > _MAX_SPAN[bucket]:
+        raise BadRequest(
+            f"from must be before to, within {_MAX_SPAN[bucket].days} days for {bucket} buckets"
+        )
+    await _visible_site(conn, site_id, who)
+    cur = await conn.execute(
+        """
+        SELECT bucket, sum(consumption)
+        FROM icone_consumption(%s, %s, %s, %s, %s, NULL)
+        GROUP BY bucket ORDER BY bucket
+        """,
+        (start, end, bucket, site_id, metric),
+    )
+    data = [ConsumptionPoint(bucket=b, value=v) for b, v in await cur.fetchall()]
+    return SiteConsumption(
+        site_id=site_id,
+        metric=metric,
+        unit=spec.unit,
+        bucket=bucket,
+        total=sum(p.value for p in data),
+        data=data,
+    )
