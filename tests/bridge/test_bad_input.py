@@ -215,3 +215,15 @@ def test_broker_url_password_is_not_in_repr() -> None:
     address = BrokerAddress.from_url("mqtts://bridge:s3cret@broker.example:8883")
     assert "s3cret" not in repr(address)
     assert "s3cret" not in str(address)
+
+
+def test_mac_only_uplink_is_link_activity_not_decoded() -> None:
+    processor, metrics = _processor()
+    batch = processor(InboundMessage(UP, _json(fPort=0, data=""), NOW))
+    assert [(u.f_port, u.decode_status, u.payload) for u in batch.uplinks] == [
+        (0, "no_payload", b"")
+    ]
+    assert batch.measurements == []
+    assert batch.dead_letters == []
+    outcome = metrics.processed.labels("up", fixtures.MODEL, "no_payload")
+    assert outcome._value.get() == 1
