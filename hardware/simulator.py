@@ -22,6 +22,23 @@ class PublishError(Exception):
     """The simulator could not connect or publish."""
 
 
+def uplink_message(
+    device: VirtualDevice, now: datetime, rng: random.Random, protobuf: bool
+) -> tuple[str, bytes]:
+    """The device's next uplink at `now`, as ChirpStack would publish it: (topic, payload)."""
+    f_port, payload = device.uplink(now)
+    event = uplink_event(
+        dev_eui=device.dev_eui,
+        model=device.model,
+        f_port=f_port,
+        payload=payload,
+        time=now,
+        f_cnt=device.f_cnt,
+        rng=rng,
+    )
+    return topic_for(device.dev_eui), encode_event(event, protobuf)
+
+
 def events(
     fleet: list[VirtualDevice], start: datetime, step: timedelta, protobuf: bool, seed: int = 7
 ) -> Iterator[tuple[str, bytes]]:
@@ -32,17 +49,7 @@ def events(
     while True:
         for device in fleet:
             now += step
-            f_port, payload = device.uplink(now)
-            event = uplink_event(
-                dev_eui=device.dev_eui,
-                model=device.model,
-                f_port=f_port,
-                payload=payload,
-                time=now,
-                f_cnt=device.f_cnt,
-                rng=rng,
-            )
-            yield topic_for(device.dev_eui), encode_event(event, protobuf)
+            yield uplink_message(device, now, rng, protobuf)
 
 
 def connect(
@@ -99,18 +106,8 @@ def run_realtime(
     next_at = time.monotonic()
     while not stop.is_set():
         device = fleet[sent % len(fleet)]
-        now = datetime.now(UTC)
-        f_port, payload = device.uplink(now)
-        event = uplink_event(
-            dev_eui=device.dev_eui,
-            model=device.model,
-            f_port=f_port,
-            payload=payload,
-            time=now,
-            f_cnt=device.f_cnt,
-            rng=rng,
-        )
-        client.publish(topic_for(device.dev_eui), encode_event(event, protobuf), qos=1)
+        topic, payload = uplink_message(device, datetime.now(UTC), rng, protobuf)
+        client.publish(topic, payload, qos=1)
         sent += 1
         next_at += interval
         stop.wait(max(0.0, next_at - time.monotonic()))
