@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from ingest_service.consumption import ConsumptionRow, consumption
 from ingest_service.rollups import refresh_rollups
@@ -17,6 +21,21 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 def utc(text: str) -> datetime:
     """'2025-06-10 08:00' -> aware UTC datetime."""
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """An empty database of its own on `server_url`'s server, dropped afterwards: tests never
+    touch the database the URL names (it may be someone's)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_conninfo(server_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def add_site(conn: psycopg.Connection[Any], site_id: str, kind: str = "building") -> None:

@@ -9,7 +9,12 @@ import pytest
 
 from ingest_service.maintenance import run_maintenance
 from ingest_service.migrate import StorageMode
-from ingest_service.retention import ClassHorizons, RetentionPolicy, apply_retention
+from ingest_service.retention import (
+    ClassHorizons,
+    RetentionPolicy,
+    apply_retention,
+    schedule_retention,
+)
 from tests.storage.helpers import add_device, put, refresh
 
 PERSONAL = "d000000000000006"
@@ -79,3 +84,26 @@ def test_maintenance_runs_in_timescale_mode(timescale_database: str) -> None:
     report = run_maintenance(timescale_database, RetentionPolicy(), datetime.now(UTC))
     assert report.mode is StorageMode.TIMESCALE
     assert report.partitions_created == 0
+
+
+@pytest.mark.timescale
+def test_scheduled_retention_job_applies_the_policy(timescale_database: str) -> None:
+    policy = RetentionPolicy(network_events=None)
+    now = datetime.now(UTC)
+    with psycopg.connect(timescale_database, autocommit=True) as conn:
+        add_device(conn, PUBLIC)
+        put(conn, PUBLIC, "temperature", [(now - timedelta(days=d), 20.0) for d in (1200, 10)])
+        first = schedule_retention(conn, RetentionPolicy(), every=timedelta(hours=6))
+        job_id = schedule_retention(conn, policy)  # rescheduling replaces, never duplicates
+        jobs = conn.execute(
+            "SELECT job_id, schedule_interval, config FROM timescaledb_information.jobs "
+            "WHERE proc_name = 'icone_retention_job'"
+        ).fetchall()
+        conn.execute("CALL run_job(%s)", (job_id,))  # what the scheduler does, run now
+        left = conn.execute(
+            "SELECT round(extract(epoch FROM %s - time) / 86400)::int FROM measurements",
+            (now,),
+        ).fetchall()
+    assert job_id != first
+    assert jobs == [(job_id, timedelta(days=1), policy.as_json())]
+    assert left == [(10,)]

@@ -7,6 +7,7 @@ import pytest
 
 from ingest_service.errors import MigrationError
 from ingest_service.migrate import StorageMode, detect_timescale, discover, migrate
+from tests.storage.helpers import fresh_database
 
 
 def test_migrate_twice_is_idempotent(empty_database: str) -> None:
@@ -62,12 +63,16 @@ def test_mode_cannot_change_after_creation(empty_database: str) -> None:
 
 @pytest.mark.timescale
 def test_timescale_mode_creates_hypertables(timescale_url: str) -> None:
-    report = migrate(timescale_url)
-    assert report.mode is StorageMode.TIMESCALE
-    with psycopg.connect(timescale_url) as conn:
-        names = {
-            r[0]
-            for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")
-        }
-    assert {"uplinks", "measurements", "device_events", "network_events"} <= names
-    assert migrate(timescale_url).applied == []
+    # a database of its own on that server: the one the URL names is never migrated
+    with fresh_database(timescale_url) as url:
+        report = migrate(url)
+        assert report.mode is StorageMode.TIMESCALE
+        with psycopg.connect(url) as conn:
+            names = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT hypertable_name FROM timescaledb_information.hypertables"
+                )
+            }
+        assert {"uplinks", "measurements", "device_events", "network_events"} <= names
+        assert migrate(url).applied == []
