@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from decoders import METRICS, models
+from decoders import EVENT_CODES, METRICS, models
 from decoders.vocabulary import Kind
 
 CATALOGUE_DIR = Path(__file__).parent / "catalogue"
@@ -48,7 +48,9 @@ class DeviceProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     region: Literal["EU868"] = "EU868"
     mac_version: Literal["1.0.2", "1.0.3", "1.0.4", "1.1.0"]
-    regional_parameters_revision: Literal["A", "B", "RP002-1.0.1", "RP002-1.0.2", "RP002-1.0.3"]
+    regional_parameters_revision: Literal[
+        "A", "B", "RP002-1.0.0", "RP002-1.0.1", "RP002-1.0.2", "RP002-1.0.3", "RP002-1.0.4"
+    ]
     device_class: Literal["A", "B", "C"] = "A"
     supports_otaa: bool = True
     uplink_interval_s: int = Field(gt=0)
@@ -77,6 +79,14 @@ class ModelSheet(BaseModel):
     def _known_decoder(cls, value: str) -> str:
         if value not in models():
             raise ValueError(f"decoder {value!r} is not registered in decoders")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - EVENT_CODES)
+        if unknown:
+            raise ValueError(f"event codes not in the vocabulary: {', '.join(unknown)}")
         return value
 
     @field_validator("f_ports")
