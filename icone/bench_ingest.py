@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -79,12 +80,12 @@ def _connect_props() -> Properties:
     return props
 
 
-def _create_session(broker: BrokerAddress, client_id: str) -> None:
+def _create_session(broker: BrokerAddress, client_id: str, topic: str = TOPIC) -> None:
     """Connect once with a persistent session and subscribe, then leave: the broker queues."""
     client = _session_client(broker, client_id)
     done = threading.Event()
     client.on_subscribe = lambda *_: done.set()
-    client.on_connect = lambda c, *_: c.subscribe(TOPIC, qos=1)
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
     client.connect(broker.host, broker.port, clean_start=True, properties=_connect_props())
     client.loop_start()
     if not done.wait(10):
@@ -150,7 +151,9 @@ def _reset(database_url: str) -> None:
         conn.execute("TRUNCATE uplinks, measurements, device_events, network_events, dead_letters")
 
 
-def _run_ours(urls: tuple[str, str], n: int, client_id: str, state_dir: Path) -> Run:
+def _child_env(
+    urls: tuple[str, str], client_id: str, state_dir: Path, group: str | None
+) -> dict[str, str]:
     database_url, mqtt_url = urls
     env = {
         **os.environ,
@@ -160,32 +163,100 @@ def _run_ours(urls: tuple[str, str], n: int, client_id: str, state_dir: Path) ->
         "ICONE_STATE_DIR": str(state_dir),
         "ICONE_LOG_LEVEL": "WARNING",
     }
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "icone", "bridge"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    peak = 0.0
+    if group:
+        env["ICONE_BRIDGE__SHARE_GROUP"] = group
+    return env
+
+
+def _run_ours(
+    urls: tuple[str, str], n: int, client_ids: list[str], state_dir: Path, group: str | None
+) -> Run:
+    """Start one bridge process per client id; time from "go" to the n-th committed uplink.
+
+    Each child imports everything and reads its settings first, then says "ready" and waits:
+    interpreter start and imports (2-3 s) are not ingest time. "go" enters the same
+    `running_bridge` that `icone bridge` runs (pool, registry load, spool, connect).
+    """
+    database_url, _ = urls
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "icone.bench_ingest"],
+            env=_child_env(urls, cid, state_dir, group),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for cid in client_ids
+    ]
+    peaks = [0.0] * len(procs)
+    # count(*) scans the table: poll less often when it is large (the poll costs CPU too).
+    interval = 0.2 if n <= 300_000 else 0.5
     try:
-        watched = psutil.Process(proc.pid)
-        while True:
-            peak = max(peak, watched.memory_info().rss / 2**20)
-            if _uplink_count(database_url) >= n:
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"bridge exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
-            time.sleep(0.2)
-        elapsed = time.perf_counter() - t0
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"bridge child failed: {_stderr(proc)}")
+        watched = [psutil.Process(proc.pid) for proc in procs]
+        t0 = time.perf_counter()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while True:
+                for i, w in enumerate(watched):
+                    peaks[i] = max(peaks[i], w.memory_info().rss / 2**20)
+                row = conn.execute("SELECT count(*) FROM uplinks").fetchone()
+                if row and int(row[0]) >= n:
+                    break
+                for proc in procs:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"bridge exited: {_stderr(proc)}")
+                time.sleep(interval)
+            elapsed = time.perf_counter() - t0
+            row = conn.execute("SELECT count(*) FROM measurements").fetchone()
     finally:
-        proc.terminate()
-        proc.wait(60)
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM measurements").fetchone()
-    return Run("ours (icone bridge)", elapsed, n, rows=int(row[0]) if row else 0, peak_rss_mb=peak)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(120)
+    name = "ours (icone bridge)" if len(procs) == 1 else f"ours ({len(procs)} bridge processes)"
+    # Several processes: their peaks summed (an upper bound of the peak of the total).
+    return Run(name, elapsed, n, rows=int(row[0]) if row else 0, peak_rss_mb=sum(peaks))
+
+
+def _stderr(proc: subprocess.Popen[bytes]) -> str:
+    if proc.poll() is None:
+        proc.kill()
+    _, err = proc.communicate(timeout=30)
+    return err.decode(errors="replace")[-3000:]
+
+
+def _child() -> None:
+    """A bench bridge: `icone bridge`'s wiring, started on "go" from stdin, stopped by SIGTERM."""
+    import signal
+
+    from icone import logs
+    from icone.runtime import bridge_config, running_bridge
+    from icone.settings import Settings
+
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
+    if settings.database_url is None or settings.mqtt_url is None:
+        raise SystemExit("bench child: ICONE_DATABASE_URL and ICONE_MQTT_URL are required")
+    config = bridge_config(settings, settings.mqtt_url.get_secret_value())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    with running_bridge(
+        config,
+        settings.database_url.get_secret_value(),
+        settings.state_dir,
+        settings.bridge.spool_max_mb * 2**20,
+    ) as bridge:
+        bridge.run_until(stop)
 
 
 def _run_baseline(urls: tuple[str, str], n: int, client_id: str, processor: Processor) -> Run:
@@ -227,8 +298,8 @@ def _run_baseline(urls: tuple[str, str], n: int, client_id: str, processor: Proc
                 )
             for m in batch.measurements:
                 cur.execute(
-                    "INSERT INTO measurements (time, dev_eui, metric, channel, value,"
-                    ") VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    "INSERT INTO measurements (time, dev_eui, metric, channel, value)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     (m.time, m.dev_eui, m.metric, m.channel, m.value),
                 )
                 rows += 1
@@ -255,8 +326,12 @@ def run(
     json_path: Path | None = None,
     out: TextIO | None = None,
     baseline_n: int | None = None,
+    processes: int = 1,
 ) -> dict[str, float]:
-    """Run the three consumers on the same N (the baseline may use fewer: it is slow)."""
+    """Run the three consumers on the same N (the baseline may use fewer: it is slow).
+
+    `processes` > 1 runs ours as that many bridge processes in one MQTT share group.
+    """
     out = out or sys.stdout
     migrate(database_url)
     start = datetime.now(UTC) - timedelta(days=3)
@@ -267,29 +342,49 @@ def run(
     processor = Processor(BridgeConfig(broker=broker), _RegistryLookup(database_url))
     results: list[Run] = []
 
-    def stage(name: str, count: int, runner: Callable[[str], Run]) -> Run:
-        client_id = f"bench-{name}-{tag}"
+    def stage(name: str, count: int, runner: Callable[[list[str]], Run], sessions: int = 1) -> Run:
+        client_ids = [f"bench-{name}-{tag}"]
+        topic = TOPIC
+        if sessions > 1:
+            client_ids = [f"bench-{name}-{tag}-{i}" for i in range(sessions)]
+            topic = f"$share/bench-{tag}/{TOPIC}"
         _reset(database_url)
-        _create_session(broker, client_id)
+        for client_id in client_ids:
+            _create_session(broker, client_id, topic)
         load_s = _load(broker, build_fleet(load_catalogue(), devices, start=start), count, start)
         out.write(f"  {name}: {count} events queued in {load_s:.1f} s; consuming...\n")
         out.flush()
-        result = runner(client_id)
+        result = runner(client_ids)
+        out.write(
+            f"  {name}: {result.messages} in {result.seconds:.1f} s = {result.per_s:,.0f}/s\n"
+        )
+        out.flush()
         results.append(result)
         return result
 
     out.write(f"icone bench ingest: N={n}, {devices} devices, {len(fleet)} in the fleet\n")
-    ceiling = stage("ceiling", n, lambda cid: _run_ceiling(mqtt_url, n, cid))
-    ours = stage(
-        "ours",
-        n,
-        lambda cid: _run_ours(
-            (database_url, mqtt_url), n, cid, settings_state_dir / "bench-bridge"
-        ),
-    )
+    ceiling = stage("ceiling", n, lambda cids: _run_ceiling(mqtt_url, n, cids[0]))
+    bridge_state = settings_state_dir / f"bench-bridge-{tag}"
+    try:
+        ours = stage(
+            "ours",
+            n,
+            lambda cids: _run_ours(
+                (database_url, mqtt_url),
+                n,
+                cids,
+                bridge_state,
+                f"bench-{tag}" if processes > 1 else None,
+            ),
+            sessions=processes,
+        )
+    finally:
+        shutil.rmtree(bridge_state, ignore_errors=True)  # drained spools of fresh client ids
     bn = baseline_n or n
     baseline = stage(
-        "baseline", bn, lambda cid: _run_baseline((database_url, mqtt_url), bn, cid, processor)
+        "baseline",
+        bn,
+        lambda cids: _run_baseline((database_url, mqtt_url), bn, cids[0], processor),
     )
     report = {
         "n": float(n),
@@ -327,3 +422,7 @@ class _RegistryLookup:
 
     def __call__(self, dev_eui: str) -> str | None:
         return self._models.get(dev_eui)
+
+
+if __name__ == "__main__":
+    _child()
