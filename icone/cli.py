@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -74,7 +75,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
-    from icone.runtime import bridge_config, running_bridge, services
+    from icone.runtime import bridge_config, running_bridge, running_maintenance, services
     from ingest_service.migrate import migrate
 
     if args.protobuf:
@@ -83,9 +84,15 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
     with services(settings) as urls:
         migrate(urls.database_url)
         config = bridge_config(settings, urls.mqtt_url, share_group=args.share_group)
-        with running_bridge(
-            config, urls.database_url, settings.state_dir, settings.bridge.spool_max_mb * 2**20
-        ) as bridge:
+        with contextlib.ExitStack() as stack:
+            if not args.no_maintenance:
+                policy = settings.retention.policy()
+                interval = settings.retention.maintenance_interval_s
+                stack.enter_context(running_maintenance(urls.database_url, policy, interval))
+            spool_bytes = settings.bridge.spool_max_mb * 2**20
+            bridge = stack.enter_context(
+                running_bridge(config, urls.database_url, settings.state_dir, spool_bytes)
+            )
             bridge.run_until(stop)
     return 0
 
@@ -253,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--protobuf",
         action="store_true",
         help="ChirpStack publishes protobuf (its [integration.mqtt] json = false)",
+    )
+    p.add_argument(
+        "--no-maintenance",
+        action="store_true",
+        help="do not run storage maintenance (partitions, rollups, retention) in this process; "
+        "use when another bridge of the share group runs it",
     )
 
     p = add("api", cmd_api, "Serve the HTTP API (OpenAPI docs at /docs).")
