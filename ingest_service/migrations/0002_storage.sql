@@ -137,10 +137,11 @@ $$;
 --
 -- Counter metrics (metric_kinds.kind = 'counter'): per register (device, metric, channel),
 -- the points are the readings plus the technician's records (commissioning index; at each
--- swap, the old meter's final index and the new meter's initial index). Readings at or after a
--- swap belong to the new meter (a new "segment"); deltas are taken between consecutive points
--- of a segment, ordered by time (so late and out-of-order arrivals fall into place, and
--- duplicates cannot exist: measurements are unique per register and time):
+-- swap, the old meter's final index and the new meter's initial index). Points are ordered
+-- by time (so late and out-of-order arrivals fall into place, and duplicates cannot exist:
+-- measurements are unique per register and time); at one instant the old meter's final index
+-- comes first, then the new meter's start, then the reading. Deltas are taken between
+-- consecutive points, except into a new meter's start (a swap cuts the series):
 --   value >= previous          -> value - previous
 --   drop > modulus / 2         -> rollover: value + modulus - previous (6/8/9-digit registers)
 --   otherwise (unrecorded reset or replacement) -> value (the register restarted at 0)
@@ -150,12 +151,20 @@ $$;
 -- Interval metrics (kind 'interval') are summed in the bucket of their timestamp.
 --
 -- Buckets are 'hour', 'day' or 'month' in Europe/Paris local time; the window is widened to
--- whole buckets. For days and months, the points inside the window come from
--- measurements_daily (first/last of each day) except on days where the register was not
--- monotonic or a swap/commissioning falls inside, which are read from raw measurements: same
--- figures as raw readings, at the cost of ~2 rows per register-day. Late rows older than the
--- aggregate's refresh become visible to day/month figures after the next refresh
--- (ingest_service.rollups.refresh_rollups); hour figures read raw data and see them at once.
+-- whole buckets. Registers are those with a day row from the window's first day on (one that
+-- stopped reporting before the window has no later reading to take a delta to).
+-- Hour buckets read raw readings (late rows count at once). Day and month buckets read
+-- measurements_daily: first and last reading of each day, the last reading before the window
+-- and the first after it; only days where the register was not monotonic or a technician's
+-- record falls inside are read from raw measurements. Same figures as raw readings at ~2 rows
+-- per register-day; late rows older than the aggregate's refresh count after the next refresh
+-- (ingest_service.rollups.refresh_rollups).
+--
+-- Speed (docs/benchmarks.md, Storage): devices and metrics are resolved to arrays first, so
+-- every scan below is an index (or compressed-segment) lookup on `= ANY (array)`; registers
+-- are numbered so the window sort and the joins run on integers; the plan is generic and
+-- cached per session (plan_cache_mode below): re-planning this statement over a year of chunks
+-- cost more than running it.
 CREATE FUNCTION icone_consumption(
     p_from    timestamptz,
     p_to      timestamptz,
@@ -166,11 +175,17 @@ CREATE FUNCTION icone_consumption(
 )
 RETURNS TABLE (bucket timestamptz, dev_eui text, site_id text, metric text, channel text,
                consumption double precision, unit text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
+AS $$
 #variable_conflict use_column
 DECLARE
-    w_from timestamptz;
-    w_to   timestamptz;
+    w_from    timestamptz;
+    w_to      timestamptz;
+    d_from    timestamptz;
+    devs      text[];
+    counters  text[];
+    intervals text[];
 BEGIN
     IF p_bucket IS NULL OR p_bucket NOT IN ('hour', 'day', 'month') THEN
         RAISE EXCEPTION 'icone_consumption: bucket must be hour, day or month, not %', p_bucket
@@ -182,173 +197,183 @@ BEGIN
     END IF;
     w_from := icone_bucket_start(p_bucket, p_from);
     w_to := icone_bucket_ceil(p_bucket, p_to);
+    d_from := icone_bucket_start('day', w_from);
+    SELECT array_agg(d.dev_eui) INTO devs FROM devices d
+    WHERE (p_site IS NULL OR d.site_id = p_site) AND (p_dev_eui IS NULL OR d.dev_eui = p_dev_eui);
+    SELECT coalesce(array_agg(k.metric) FILTER (WHERE k.kind = 'counter'), '{}'),
+           coalesce(array_agg(k.metric) FILTER (WHERE k.kind = 'interval'), '{}')
+      INTO counters, intervals
+    FROM metric_kinds k WHERE p_metric IS NULL OR k.metric = p_metric;
+    IF devs IS NULL THEN
+        RETURN;
+    END IF;
 
     RETURN QUERY
-    WITH dev AS (
-        SELECT d.dev_eui, d.site_id FROM devices d
-        WHERE (p_site IS NULL OR d.site_id = p_site)
-          AND (p_dev_eui IS NULL OR d.dev_eui = p_dev_eui)
-    ),
-    kinds AS (
-        SELECT k.metric, k.kind, k.unit FROM metric_kinds k
-        WHERE k.kind IN ('counter', 'interval') AND (p_metric IS NULL OR k.metric = p_metric)
-    ),
-    -- registers that have ever reported (day rows are few: cheap to scan)
-    series AS (
-        SELECT DISTINCT a.dev_eui, a.metric, a.channel
+    WITH day_rows AS MATERIALIZED (
+        SELECT a.dev_eui, a.metric, a.channel, a.bucket, a.first_t, a.first_v, a.last_t,
+               a.last_v, a.min_v, a.max_v
         FROM measurements_daily a
-        WHERE a.dev_eui IN (SELECT dev.dev_eui FROM dev)
-          AND a.metric IN (SELECT k.metric FROM kinds k WHERE k.kind = 'counter')
+        WHERE a.dev_eui = ANY (devs) AND a.metric = ANY (counters) AND a.bucket >= d_from
     ),
-    -- technician records as synthetic points; seg = number of swaps at or before the point
-    marks AS (
-        SELECT s.dev_eui, s.metric, s.channel, s.swapped_at AS t, s.old_final_index AS v,
-               false AS starts_segment
-        FROM meter_swaps s JOIN series USING (dev_eui, metric, channel)
-        WHERE s.old_final_index IS NOT NULL
-        UNION ALL
-        SELECT s.dev_eui, s.metric, s.channel, s.swapped_at, s.new_initial_index, true
-        FROM meter_swaps s JOIN series USING (dev_eui, metric, channel)
-        UNION ALL
-        SELECT r.dev_eui, r.metric, r.channel, r.commissioned_at, r.index_at_commissioning, true
-        FROM counter_registers r JOIN series USING (dev_eui, metric, channel)
-        WHERE r.commissioned_at IS NOT NULL AND r.index_at_commissioning IS NOT NULL
+    series AS MATERIALIZED (
+        SELECT s.dev_eui, s.metric, s.channel, (row_number() OVER ())::integer AS reg, r.modulus
+        FROM (SELECT DISTINCT a.dev_eui, a.metric, a.channel FROM day_rows a) s
+        LEFT JOIN counter_registers r
+          ON r.dev_eui = s.dev_eui AND r.metric = s.metric AND r.channel = s.channel
     ),
-    -- day rows whose first/last summarise the day exactly (monotonic, no record inside)
-    days AS (
-        SELECT a.dev_eui, a.metric, a.channel, a.first_t, a.first_v, a.last_t, a.last_v,
+    -- technician records; k orders points at one instant, `cut`: a new meter starts here
+    marks AS MATERIALIZED (
+        SELECT s.reg, w.swapped_at AS t, w.old_final_index AS v, 0 AS k, false AS cut
+        FROM meter_swaps w JOIN series s
+          ON s.dev_eui = w.dev_eui AND s.metric = w.metric AND s.channel = w.channel
+        WHERE w.old_final_index IS NOT NULL
+        UNION ALL
+        SELECT s.reg, w.swapped_at, w.new_initial_index, 1, true
+        FROM meter_swaps w JOIN series s
+          ON s.dev_eui = w.dev_eui AND s.metric = w.metric AND s.channel = w.channel
+        UNION ALL
+        SELECT s.reg, c.commissioned_at, c.index_at_commissioning, 1, false
+        FROM counter_registers c JOIN series s
+          ON s.dev_eui = c.dev_eui AND s.metric = c.metric AND s.channel = c.channel
+        WHERE c.commissioned_at IS NOT NULL AND c.index_at_commissioning IS NOT NULL
+    ),
+    -- day and month buckets: day rows of the window, and whether first/last summarise them
+    days AS MATERIALIZED (
+        SELECT s.reg, a.bucket, a.first_t, a.first_v, a.last_t, a.last_v,
                (a.min_v >= a.first_v AND a.max_v <= a.last_v
                 AND NOT EXISTS (SELECT 1 FROM marks m
-                                WHERE m.dev_eui = a.dev_eui AND m.metric = a.metric
-                                  AND m.channel = a.channel
-                                  AND m.t BETWEEN a.first_t AND a.last_t)) AS regular
-        FROM measurements_daily a JOIN series USING (dev_eui, metric, channel)
-        WHERE p_bucket <> 'hour' AND a.bucket >= w_from AND a.bucket < w_to
+                                WHERE m.reg = s.reg AND m.t BETWEEN a.first_t AND a.last_t))
+                   AS regular
+        FROM day_rows a JOIN series s
+          ON s.dev_eui = a.dev_eui AND s.metric = a.metric AND s.channel = a.channel
+        WHERE p_bucket <> 'hour' AND a.bucket < w_to
     ),
-    readings AS (
-        -- hour buckets: raw readings
-        SELECT m.dev_eui, m.metric, m.channel, m.time AS t, m.value AS v, false AS synthetic
-        FROM measurements m JOIN series USING (dev_eui, metric, channel)
-        WHERE p_bucket = 'hour' AND m.time >= w_from AND m.time < w_to
+    points AS (
+        -- hour buckets: the raw readings of the window...
+        SELECT s.reg, m.time AS t, m.value AS v, 2 AS k, false AS cut
+        FROM measurements m JOIN series s
+          ON s.dev_eui = m.dev_eui AND s.metric = m.metric AND s.channel = m.channel
+        WHERE p_bucket = 'hour' AND m.dev_eui = ANY (devs) AND m.metric = ANY (counters)
+          AND m.time >= w_from AND m.time < w_to
         UNION ALL
-        -- day/month buckets: first and last of regular days...
-        SELECT d.dev_eui, d.metric, d.channel, d.first_t, d.first_v, false
-        FROM days d WHERE d.regular
-        UNION ALL
-        SELECT d.dev_eui, d.metric, d.channel, d.last_t, d.last_v, false
-        FROM days d WHERE d.regular AND d.last_t > d.first_t
-        UNION ALL
-        -- ...and every raw reading of irregular days
-        SELECT m.dev_eui, m.metric, m.channel, m.time, m.value, false
-        FROM days d JOIN measurements m
-          ON m.dev_eui = d.dev_eui AND m.metric = d.metric AND m.channel = d.channel
-         AND m.time >= d.first_t AND m.time <= d.last_t
-        WHERE NOT d.regular
-        UNION ALL
-        -- the reading before the window and the one after it, for deltas crossing its edges
-        SELECT b.dev_eui, b.metric, b.channel, b.t, b.v, false
+        -- ...and the reading before it and the one after it, for deltas crossing its edges
+        SELECT s.reg, e.t, e.v, 2, false
         FROM series s
         CROSS JOIN LATERAL (
-            (SELECT m.dev_eui, m.metric, m.channel, m.time AS t, m.value AS v
-             FROM measurements m
+            (SELECT m.time AS t, m.value AS v FROM measurements m
              WHERE m.dev_eui = s.dev_eui AND m.metric = s.metric AND m.channel = s.channel
                AND m.time < w_from
              ORDER BY m.time DESC LIMIT 1)
             UNION ALL
-            (SELECT m.dev_eui, m.metric, m.channel, m.time, m.value
-             FROM measurements m
+            (SELECT m.time, m.value FROM measurements m
              WHERE m.dev_eui = s.dev_eui AND m.metric = s.metric AND m.channel = s.channel
                AND m.time >= w_to
              ORDER BY m.time ASC LIMIT 1)
-        ) b
-    ),
-    points AS (
-        SELECT r.dev_eui, r.metric, r.channel, r.t, r.v, 1 AS ord FROM readings r
+        ) e
+        WHERE p_bucket = 'hour'
         UNION ALL
-        SELECT m.dev_eui, m.metric, m.channel, m.t, m.v,
-               CASE WHEN m.starts_segment THEN 0 ELSE 2 END    -- ties: new meter's start first
-        FROM marks m
-    ),
-    segmented AS (
-        SELECT p.*,
-               (SELECT count(*) FROM meter_swaps s
-                WHERE s.dev_eui = p.dev_eui AND s.metric = p.metric AND s.channel = p.channel
-                  AND (s.swapped_at < p.t OR (s.swapped_at = p.t AND p.ord < 2))) AS seg
-        FROM points p
-    ),
-    lagged AS (
-        SELECT g.dev_eui, g.metric, g.channel, g.t, g.v,
-               lag(g.t) OVER w AS t0, lag(g.v) OVER w AS v0
-        FROM segmented g
-        WINDOW w AS (PARTITION BY g.dev_eui, g.metric, g.channel, g.seg ORDER BY g.t, g.ord)
+        -- day/month buckets: first and last reading of regular days...
+        SELECT d.reg, d.first_t, d.first_v, 2, false FROM days d WHERE d.regular
+        UNION ALL
+        SELECT d.reg, d.last_t, d.last_v, 2, false
+        FROM days d WHERE d.regular AND d.last_t > d.first_t
+        UNION ALL
+        -- ...every raw reading of irregular days...
+        SELECT d.reg, r.time, r.value, 2, false
+        FROM days d JOIN series s ON s.reg = d.reg
+        CROSS JOIN LATERAL (
+            SELECT m.time, m.value FROM measurements m
+            WHERE m.dev_eui = s.dev_eui AND m.metric = s.metric AND m.channel = s.channel
+              AND m.time >= d.first_t AND m.time <= d.last_t
+        ) r
+        WHERE NOT d.regular
+        UNION ALL
+        -- ...the first reading after the window and the last one before it
+        (SELECT DISTINCT ON (s.reg) s.reg, a.first_t, a.first_v, 2, false
+         FROM day_rows a JOIN series s
+           ON s.dev_eui = a.dev_eui AND s.metric = a.metric AND s.channel = a.channel
+         WHERE p_bucket <> 'hour' AND a.bucket >= w_to
+         ORDER BY s.reg, a.bucket)
+        UNION ALL
+        SELECT s.reg, b.last_t, b.last_v, 2, false
+        FROM series s
+        CROSS JOIN LATERAL (
+            SELECT a.last_t, a.last_v FROM measurements_daily a
+            WHERE a.dev_eui = s.dev_eui AND a.metric = s.metric AND a.channel = s.channel
+              AND a.bucket < w_from
+            ORDER BY a.bucket DESC LIMIT 1
+        ) b
+        WHERE p_bucket <> 'hour'
+        UNION ALL
+        SELECT m.reg, m.t, m.v, m.k, m.cut FROM marks m
     ),
     deltas AS (
-        SELECT l.dev_eui, l.metric, l.channel, l.t0, l.t,
+        SELECT l.reg, l.t0, l.t,
                CASE WHEN l.v >= l.v0 THEN l.v - l.v0
-                    WHEN r.modulus IS NOT NULL AND l.v0 - l.v > r.modulus / 2
-                        THEN l.v + r.modulus - l.v0
+                    WHEN s.modulus IS NOT NULL AND l.v0 - l.v > s.modulus / 2
+                        THEN l.v + s.modulus - l.v0
                     ELSE l.v
                END AS delta
-        FROM lagged l
-        LEFT JOIN counter_registers r
-          ON r.dev_eui = l.dev_eui AND r.metric = l.metric AND r.channel = l.channel
-        WHERE l.v0 IS NOT NULL AND l.t >= w_from AND l.t0 < w_to
+        FROM (
+            SELECT p.reg, p.t, p.v, p.cut, lag(p.t) OVER w AS t0, lag(p.v) OVER w AS v0
+            FROM points p
+            WINDOW w AS (PARTITION BY p.reg ORDER BY p.t, p.k)
+        ) l
+        JOIN series s ON s.reg = l.reg
+        WHERE l.t0 IS NOT NULL AND NOT l.cut AND l.t >= w_from AND l.t0 < w_to
     ),
     shares AS (
         -- a delta within one bucket goes to it whole (the usual case)...
-        SELECT d.dev_eui, d.metric, d.channel, icone_bucket_start(p_bucket, d.t0) AS b, d.delta AS q
+        SELECT d.reg, icone_bucket_start(p_bucket, d.t0) AS b, d.delta AS q
         FROM deltas d
         WHERE d.t = d.t0
            OR icone_bucket_start(p_bucket, d.t - interval '1 microsecond')
               = icone_bucket_start(p_bucket, d.t0)
         UNION ALL
         -- ...one spanning buckets is spread over them pro rata of time
-        SELECT d.dev_eui, d.metric, d.channel, s.b,
-               d.delta * (icone_epoch(least(d.t, s.e)) - icone_epoch(greatest(d.t0, s.b)))
+        SELECT d.reg, g.b,
+               d.delta * (icone_epoch(least(d.t, icone_bucket_next(p_bucket, g.b)))
+                          - icone_epoch(greatest(d.t0, g.b)))
                        / (icone_epoch(d.t) - icone_epoch(d.t0))
         FROM deltas d
         CROSS JOIN LATERAL (
-            SELECT g.b, icone_bucket_next(p_bucket, g.b) AS e
-            FROM (
-                SELECT gs AS b FROM generate_series(icone_bucket_start('hour', d.t0),
-                                                    d.t - interval '1 microsecond',
-                                                    interval '1 hour') gs
-                WHERE p_bucket = 'hour'
-                UNION ALL
-                SELECT gl AT TIME ZONE 'Europe/Paris'
-                FROM generate_series(icone_bucket_start(p_bucket, d.t0) AT TIME ZONE 'Europe/Paris',
-                                     (d.t - interval '1 microsecond') AT TIME ZONE 'Europe/Paris',
-                                     ('1 ' || p_bucket)::interval) gl
-                WHERE p_bucket <> 'hour'
-            ) g
-        ) s
+            SELECT gs AS b FROM generate_series(icone_bucket_start('hour', d.t0),
+                                                d.t - interval '1 microsecond',
+                                                interval '1 hour') gs
+            WHERE p_bucket = 'hour'
+            UNION ALL
+            SELECT gl AT TIME ZONE 'Europe/Paris'
+            FROM generate_series(icone_bucket_start(p_bucket, d.t0) AT TIME ZONE 'Europe/Paris',
+                                 (d.t - interval '1 microsecond') AT TIME ZONE 'Europe/Paris',
+                                 ('1 ' || p_bucket)::interval) gl
+            WHERE p_bucket <> 'hour'
+        ) g
         WHERE d.t > d.t0
           AND icone_bucket_start(p_bucket, d.t - interval '1 microsecond')
               <> icone_bucket_start(p_bucket, d.t0)
     ),
-    interval_sums AS (
-        SELECT m.dev_eui, m.metric, m.channel, icone_bucket_start(p_bucket, m.time) AS b,
-               m.value AS q
-        FROM measurements m
-        WHERE p_bucket = 'hour' AND m.time >= w_from AND m.time < w_to
-          AND m.dev_eui IN (SELECT dev.dev_eui FROM dev)
-          AND m.metric IN (SELECT k.metric FROM kinds k WHERE k.kind = 'interval')
+    totals AS (
+        SELECT s.dev_eui, s.metric, s.channel, x.b, x.q
+        FROM (SELECT sh.reg, sh.b, sum(sh.q) AS q FROM shares sh
+              WHERE sh.b >= w_from AND sh.b < w_to GROUP BY sh.reg, sh.b) x
+        JOIN series s ON s.reg = x.reg
         UNION ALL
-        SELECT a.dev_eui, a.metric, a.channel, icone_bucket_start(p_bucket, a.bucket), a.sum_v
+        SELECT m.dev_eui, m.metric, m.channel, icone_bucket_start('hour', m.time), sum(m.value)
+        FROM measurements m
+        WHERE p_bucket = 'hour' AND m.dev_eui = ANY (devs) AND m.metric = ANY (intervals)
+          AND m.time >= w_from AND m.time < w_to
+        GROUP BY 1, 2, 3, 4
+        UNION ALL
+        SELECT a.dev_eui, a.metric, a.channel, icone_bucket_start(p_bucket, a.bucket), sum(a.sum_v)
         FROM measurements_daily a
-        WHERE p_bucket <> 'hour' AND a.bucket >= w_from AND a.bucket < w_to
-          AND a.dev_eui IN (SELECT dev.dev_eui FROM dev)
-          AND a.metric IN (SELECT k.metric FROM kinds k WHERE k.kind = 'interval')
-    ),
-    all_shares AS (
-        SELECT * FROM shares UNION ALL SELECT * FROM interval_sums
+        WHERE p_bucket <> 'hour' AND a.dev_eui = ANY (devs) AND a.metric = ANY (intervals)
+          AND a.bucket >= w_from AND a.bucket < w_to
+        GROUP BY 1, 2, 3, 4
     )
-    SELECT x.b, x.dev_eui, dev.site_id, x.metric, x.channel, sum(x.q), k.unit
-    FROM all_shares x
-    JOIN dev ON dev.dev_eui = x.dev_eui
-    JOIN kinds k ON k.metric = x.metric
-    WHERE x.b >= w_from AND x.b < w_to
-    GROUP BY x.b, x.dev_eui, dev.site_id, x.metric, x.channel, k.unit
+    SELECT x.b, x.dev_eui, d.site_id, x.metric, x.channel, x.q, k.unit
+    FROM totals x
+    JOIN devices d ON d.dev_eui = x.dev_eui
+    JOIN metric_kinds k ON k.metric = x.metric
     ORDER BY x.dev_eui, x.metric, x.channel, x.b;
 END $$;
 
