@@ -32,19 +32,19 @@ logger = logging.getLogger(__name__)
 
 READINGS_PER_DEVICE = 365 * 96
 RUNS = 50
-DEVICES_PER_SITE = 20
 
-# Device mix: (share of the fleet, metric, SQL expression of the value at step i).
+# Device mix of every site (DEVICES_PER_SITE = 20): 8 electricity meters, 6 water meters, 6
+# temperature sensors, so that per-site figures are the same at every scale and the server
+# room (site-000) has temperature sensors. (metric, SQL expression of the value at step i)
 # Registers are closed-form and monotonic (a daily cycle on top of a steady rate), so no
-# window function is needed to generate them.
-_ENERGY = "1000 * d + k * (i + 3 * (1 - cos(2 * pi() * i / 96)))"
-_WATER = "10 * d + k / 50 * (i + 12 * (1 - cos(2 * pi() * i / 96)))"
-_TEMPERATURE = "21 + 3 * sin(2 * pi() * i / 96) + mod(d::int, 5)"
-MIX = (
-    (0.4, "energy_active_import_index", _ENERGY),
-    (0.3, "water_volume_index", _WATER),
-    (0.3, "temperature", _TEMPERATURE),
-)
+# window function is needed to generate them; values are rounded to what the decoders emit
+# (Wh and litre registers, 0.01 °C), which is what compression sees in production.
+_ENERGY = "round((1000 * d + k * (i + 3 * (1 - cos(2 * pi() * i / 96))))::numeric, 3)"
+_WATER = "round((10 * d + k / 50.0 * (i + 12 * (1 - cos(2 * pi() * i / 96))))::numeric, 3)"
+_TEMPERATURE = "round((21 + 3 * sin(2 * pi() * i / 96) + mod(d::int, 5))::numeric, 2)"
+ENERGY, WATER, TEMPERATURE = "energy_active_import_index", "water_volume_index", "temperature"
+SITE_MIX = ((8, ENERGY, _ENERGY), (6, WATER, _WATER), (6, TEMPERATURE, _TEMPERATURE))
+DEVICES_PER_SITE = sum(n for n, _, _ in SITE_MIX)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -67,18 +67,12 @@ def _timed(fn: Callable[[], object], runs: int = RUNS) -> dict[str, float]:
 
 def _fleet(scale: float) -> list[tuple[str, str, str, str]]:
     """(dev_eui, site_id, metric, value expression) for the scaled fleet."""
-    n = max(10, round(1000 * scale))
+    kinds = [(metric, expr) for n, metric, expr in SITE_MIX for _ in range(n)]
+    n = max(DEVICES_PER_SITE, round(1000 * scale))
     fleet = []
     for d in range(n):
-        cumulative = 0.0
-        metric, expr = MIX[-1][1], MIX[-1][2]
-        for share, m, e in MIX:
-            cumulative += share
-            if (d + 0.5) / n < cumulative:
-                metric, expr = m, e
-                break
-        site = f"site-{d // DEVICES_PER_SITE:03d}"
-        fleet.append((f"{d:016x}", site, metric, expr))
+        metric, expr = kinds[d % DEVICES_PER_SITE]
+        fleet.append((f"{d:016x}", f"site-{d // DEVICES_PER_SITE:03d}", metric, expr))
     return fleet
 
 
@@ -111,7 +105,7 @@ def _load(
                 RETURNING time, deduplication_id, dev_eui, f_cnt AS i
             )
             INSERT INTO measurements (time, dev_eui, metric, channel, value)
-            SELECT time, dev_eui, %(metric)s, '', {expr}
+            SELECT time, dev_eui, %(metric)s, '', ({expr})::double precision
             FROM u, (SELECT %(d)s::double precision AS d, 1 + mod(%(d)s, 7) AS k) AS p
             """
         ).format(expr=sql.SQL(expr))  # expressions are constants of this module
@@ -131,35 +125,71 @@ def _load(
 
 
 def _size(conn: psycopg.Connection[Any], table: str, mode: StorageMode) -> int:
+    """Heap, TOAST and indexes of a table with all its chunks/partitions (for a continuous
+    aggregate, its materialization hypertable; for a plain rollup view, its `_mat` table)."""
     if mode is StorageMode.TIMESCALE:
-        row = conn.execute("SELECT hypertable_size(%s::regclass)", (table,)).fetchone()
+        row = conn.execute(
+            "SELECT hypertable_size(icone_storage_table(%s)::regclass)", (table,)
+        ).fetchone()
     else:
         row = conn.execute(
-            "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(%s::regclass)",
+            "SELECT sum(pg_total_relation_size(relid)) "
+            "FROM pg_partition_tree(icone_storage_table(%s))",
             (table,),
         ).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def _compressed_chunks(conn: psycopg.Connection[Any], table: str) -> tuple[int, int]:
+    """(bytes after compression, rows) of the compressed chunks of a hypertable."""
+    row = conn.execute(
+        """
+        SELECT sum(s.after_compression_total_bytes),
+               (SELECT count(*) FROM measurements m
+                WHERE m.time < (SELECT max(range_end) FROM timescaledb_information.chunks c
+                                WHERE c.hypertable_name = %s AND c.is_compressed))
+        FROM chunk_compression_stats(%s::regclass) s
+        WHERE s.compression_status = 'Compressed'
+        """,
+        (table, table),
+    ).fetchone()
+    return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+
+
+def _compress(conn: psycopg.Connection[Any], now: datetime) -> None:
+    """What the compression policies of 0002 do, at once: chunks of the raw tables older
+    than 7 days, of the hourly aggregate older than 30 days, of the daily older than 60."""
+    for table, after in (
+        ("measurements", 7),
+        ("uplinks", 7),
+        ("measurements_hourly", 30),
+        ("measurements_daily", 60),
+    ):
+        conn.execute(
+            "SELECT compress_chunk(c, if_not_compressed => true) "
+            "FROM show_chunks(%s::regclass, older_than => %s) c",
+            (table, now - timedelta(days=after)),
+        )
+
+
 def _queries(
     conn: psycopg.Connection[Any], now: datetime, fleet: list[tuple[str, str, str, str]]
 ) -> dict[str, dict[str, float]]:
-    energy_site = next(s for _, s, m, _ in fleet if m == "energy_active_import_index")
-    water_site = next(s for _, s, m, _ in fleet if m == "water_volume_index")
-    room = [dev for dev, s, m, _ in fleet if s == "site-000" and m == "temperature"]
+    building = fleet[-1][1]  # every site has the full mix; site-000 is the server room
+    room = [dev for dev, s, m, _ in fleet if s == "site-000" and m == TEMPERATURE]
 
     def monthly_energy() -> object:
         return conn.execute(
             "SELECT bucket, site_id, sum(consumption) FROM icone_consumption(%s, %s, 'month', %s, "
             "'energy_active_import_index') GROUP BY 1, 2",
-            (now - timedelta(days=365), now, energy_site),
+            (now - timedelta(days=365), now, building),
         ).fetchall()
 
     def daily_water() -> object:
         return conn.execute(
             "SELECT bucket, site_id, sum(consumption) FROM icone_consumption(%s, %s, 'day', %s, "
             "'water_volume_index') GROUP BY 1, 2",
-            (now - timedelta(days=90), now, water_site),
+            (now - timedelta(days=90), now, building),
         ).fetchall()
 
     def room_temperature() -> object:
@@ -218,16 +248,14 @@ def _bench_mode(url: str, mode: StorageMode, scale: float) -> dict[str, Any]:
         compress_s = 0.0
         if mode is StorageMode.TIMESCALE:
             t0 = time.perf_counter()
-            for table in ("measurements", "uplinks"):
-                conn.execute(
-                    "SELECT compress_chunk(c, if_not_compressed => true) "
-                    "FROM show_chunks(%s::regclass, older_than => %s) c",
-                    (table, now - timedelta(days=14)),
-                )
+            _compress(conn, now)
             compress_s = time.perf_counter() - t0
         conn.execute("ANALYZE")
-        stored_bytes = _size(conn, "measurements", mode)
-        stored_uplinks = _size(conn, "uplinks", mode)
+        stored = {t: _size(conn, t, mode) for t in ("measurements", "uplinks")}
+        rollups = sum(_size(conn, t, mode) for t in ("measurements_hourly", "measurements_daily"))
+        in_compressed = (
+            _compressed_chunks(conn, "measurements") if mode is StorageMode.TIMESCALE else (0, 0)
+        )
         queries = _queries(conn, now, fleet)
     return {
         "mode": str(mode),
@@ -237,10 +265,17 @@ def _bench_mode(url: str, mode: StorageMode, scale: float) -> dict[str, Any]:
         "load_readings_per_s": round(readings / load_s),
         "rollup_refresh_s": round(refresh_s, 1),
         "compress_s": round(compress_s, 1),
+        # whole table (partitions or chunks, heap + TOAST + indexes) per reading, before
+        # compression and as stored: compressed chunks plus the recent uncompressed ones
         "measurements_bytes_per_reading_raw": round(raw_bytes / readings, 1),
-        "measurements_bytes_per_reading_stored": round(stored_bytes / readings, 1),
+        "measurements_bytes_per_reading_stored": round(stored["measurements"] / readings, 1),
+        # compressed chunks only (what older data costs)
+        "measurements_bytes_per_reading_in_compressed_chunks": (
+            round(in_compressed[0] / in_compressed[1], 1) if in_compressed[1] else None
+        ),
+        "aggregates_bytes_per_reading_stored": round(rollups / readings, 1),
         "uplinks_bytes_per_reading_raw": round(uplink_bytes / readings, 1),
-        "uplinks_bytes_per_reading_stored": round(stored_uplinks / readings, 1),
+        "uplinks_bytes_per_reading_stored": round(stored["uplinks"] / readings, 1),
         "queries": queries,
     }
 

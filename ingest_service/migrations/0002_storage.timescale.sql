@@ -1,22 +1,30 @@
 -- 0002 storage, TimescaleDB mode (2.13+; option names of the 2.13 API, still accepted later).
 --
--- Chunk intervals (set in 0001): 7 days for measurements/uplinks: 1,000 devices at 15 min
--- give ~0.7 M measurement rows per chunk (~100 MB with indexes), well inside 25 % of memory,
--- and 7-day chunks hold 672 readings per register, enough for good compressed batches
--- (1-day chunks would give 96 and compress poorly). Caggs get 10x that by default.
-
--- Compression: dashboards and consumption always filter on device and metric, so those are
--- the segments; within a segment, rows are ordered by channel then newest first, so the
--- "latest reading before t" lookups decompress one batch. Compress after 14 days: beyond
--- the 7-day refresh window of the aggregates, so late data normally lands uncompressed.
+-- Chunk intervals (set in 0001): 7 days for measurements/uplinks. At 1,000 devices x 15 min
+-- a chunk holds ~0.7 M measurement rows (~110 MB with indexes while uncompressed), well
+-- inside 25 % of memory, and 672 readings per register: one compressed batch (<= 1,000 rows)
+-- per register and chunk. Longer chunks would fill batches (1,000 rows) but keep up to twice
+-- as many rows uncompressed (a chunk compresses only once wholly older than compress_after);
+-- shorter ones halve the batches and multiply the ~50 kB fixed cost of a compressed chunk.
+--
+-- Compression, measured in docs/benchmarks.md (Storage): ~7 bytes per reading inside
+-- compressed chunks (time delta-of-delta ~0.1 B, value Gorilla XOR ~6 B for decimal
+-- readings), ~160 B per reading while uncompressed (row + unique index + time index).
+-- Every query filters on the register (device, metric, channel), so it is the segment: the
+-- compressed index then finds a register's batches directly, and segment values are stored
+-- once per batch. Newest first within a segment: "latest reading before t" (consumption
+-- edges) decompresses one batch. Compress after 7 days: at most two 7-day chunks stay
+-- uncompressed, which is most of the steady-state footprint (14 days cost ~3 B more per
+-- reading over a year); late rows still land in compressed chunks (DML on compressed data,
+-- 2.11+), and the aggregates' refresh windows read compressed chunks like any other.
 ALTER TABLE measurements SET (timescaledb.compress,
-    timescaledb.compress_segmentby = 'dev_eui, metric',
-    timescaledb.compress_orderby = 'channel, time DESC');
-SELECT add_compression_policy('measurements', compress_after => INTERVAL '14 days');
+    timescaledb.compress_segmentby = 'dev_eui, metric, channel',
+    timescaledb.compress_orderby = 'time DESC');
+SELECT add_compression_policy('measurements', compress_after => INTERVAL '7 days');
 ALTER TABLE uplinks SET (timescaledb.compress,
     timescaledb.compress_segmentby = 'dev_eui',
     timescaledb.compress_orderby = 'time DESC');
-SELECT add_compression_policy('uplinks', compress_after => INTERVAL '14 days');
+SELECT add_compression_policy('uplinks', compress_after => INTERVAL '7 days');
 
 -- Continuous aggregates. One narrow shape for every metric kind: gauges use min/max/avg/n,
 -- counters first/last (with their times, to spread consumption over gaps) and min/max (to
@@ -54,10 +62,24 @@ SELECT add_continuous_aggregate_policy('measurements_hourly', start_offset => IN
 SELECT add_continuous_aggregate_policy('measurements_daily', start_offset => INTERVAL '10 days',
        end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour');
 
--- Aggregates are compressed once no refresh window reaches them any more.
-ALTER MATERIALIZED VIEW measurements_hourly SET (timescaledb.compress = true);
+-- Register lookups on the aggregates (consumption reads a register's day rows and the last
+-- one before a window); the default per-column indexes would scan every device's rows.
+CREATE INDEX measurements_hourly_register_idx
+    ON measurements_hourly (dev_eui, metric, channel, bucket DESC);
+CREATE INDEX measurements_daily_register_idx
+    ON measurements_daily (dev_eui, metric, channel, bucket DESC);
+
+-- Aggregates are compressed once no refresh window reaches them any more, segmented by
+-- register like the raw rows. Uncompressed, an hourly row costs ~1.4 kB of heap and indexes
+-- per register-hour (more than the 4 raw readings it summarises); the materialization
+-- hypertables get 70-day chunks (10 x the raw interval), ~1,700 hourly rows per register.
+ALTER MATERIALIZED VIEW measurements_hourly SET (timescaledb.compress = true,
+    timescaledb.compress_segmentby = 'dev_eui, metric, channel',
+    timescaledb.compress_orderby = 'bucket DESC');
 SELECT add_compression_policy('measurements_hourly', compress_after => INTERVAL '30 days');
-ALTER MATERIALIZED VIEW measurements_daily SET (timescaledb.compress = true);
+ALTER MATERIALIZED VIEW measurements_daily SET (timescaledb.compress = true,
+    timescaledb.compress_segmentby = 'dev_eui, metric, channel',
+    timescaledb.compress_orderby = 'bucket DESC');
 SELECT add_compression_policy('measurements_daily', compress_after => INTERVAL '60 days');
 
 -- Continuous aggregates are refreshed with CALL refresh_continuous_aggregate, which cannot
