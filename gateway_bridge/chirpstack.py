@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
@@ -74,7 +75,7 @@ def event_type_from_topic(topic: str) -> str:
 
 def parse_time(value: object) -> datetime | None:
     """RFC 3339 from ChirpStack (`+00:00`, 0-9 fractional digits) or protobuf JSON (`Z`)."""
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
@@ -82,7 +83,7 @@ def parse_time(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return None
-    return parsed.astimezone(UTC)
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def _b64(value: object) -> bytes:
@@ -100,6 +101,8 @@ def _b64(value: object) -> bytes:
 def _int(value: object, low: int, high: int) -> int | None:
     """An integer in [low, high] (pbjson also sends numbers as strings); None otherwise, so
     that a value out of its field's range never reaches the database."""
+    if type(value) is int:  # the common case first: this runs ~7 times per uplink
+        return value if low <= value <= high else None
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 20:
@@ -116,6 +119,8 @@ _U32 = 2**32 - 1
 
 def _map(value: object) -> Mapping[str, Any]:
     """A JSON object, or an empty one for any other type (every sub-object is optional)."""
+    if type(value) is dict:  # what both parsers produce: skips the slow ABC check
+        return value
     return value if isinstance(value, Mapping) else {}
 
 
@@ -140,15 +145,17 @@ def _uplink(doc: Mapping[str, Any]) -> Uplink:
         raise EventParseError(f"invalid fPort {doc.get('fPort')!r}")
     info = _map(doc.get("deviceInfo"))
     raw_rx = doc.get("rxInfo")
-    rx_info = [rx for rx in raw_rx if isinstance(rx, Mapping)] if isinstance(raw_rx, list) else []
+    rx_info = [rx for rx in raw_rx if isinstance(rx, dict)] if isinstance(raw_rx, list) else []
     rssis = [r for r in (_int(rx.get("rssi"), -200, 50) for rx in rx_info) if r is not None]
     # gw.* messages drop zero values: an absent snr on a present rxInfo means 0 dB.
     snrs = [
         float(s)
         for s in (rx.get("snr", 0.0) for rx in rx_info)
-        if isinstance(s, int | float) and -50 <= s <= 50
+        if isinstance(s, (int, float)) and -50 <= s <= 50  # a tuple: faster than a union
     ]
-    ns_times = [t for t in (parse_time(rx.get("nsTime")) for rx in rx_info) if t is not None]
+    # Gateways of one uplink usually report the same nsTime string: parse each once.
+    ns_strings = {t for rx in rx_info if type(t := rx.get("nsTime")) is str}
+    ns_times = [t for t in map(parse_time, ns_strings) if t is not None]
     tx_info = _map(doc.get("txInfo"))
     lora = _map(_map(tx_info.get("modulation")).get("lora"))
     obj = doc.get("object")
@@ -222,9 +229,13 @@ def _document(event_type: str, payload: bytes, fmt: EventFormat) -> Mapping[str,
                 "payload is not JSON (does ChirpStack publish protobuf? set the event format)"
             )
         try:
-            doc = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EventParseError(f"invalid JSON: {exc}") from None
+            doc = orjson.loads(payload)  # 3x faster than json on ChirpStack's ~1 kB events
+        except orjson.JSONDecodeError:
+            # json is more lenient (NaN, Infinity): what it accepts stays accepted.
+            try:
+                doc = json.loads(payload)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise EventParseError(f"invalid JSON: {exc}") from None
         if not isinstance(doc, dict):
             raise EventParseError("JSON event is not an object")
         return doc

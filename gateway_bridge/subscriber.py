@@ -10,15 +10,14 @@ was not acknowledged, and idempotent storage absorbs the repeats.
 from __future__ import annotations
 
 import logging
-import queue
 import ssl
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -40,13 +39,10 @@ class Sink(Protocol):
     def accept(self, messages: Sequence[InboundMessage]) -> object: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Message:
-    topic: str
-    payload: bytes
+class _Message(NamedTuple):
+    inbound: InboundMessage
     mid: int
     qos: int
-    received_at: datetime
     generation: int  # connection it arrived on: acks are only valid on that connection
 
 
@@ -66,7 +62,12 @@ class Bridge:
         self.stats = BridgeStats()
         self.metrics = metrics or BridgeMetrics()
         self._sink = sink
-        self._queue: queue.Queue[_Message] = queue.Queue(maxsize=config.queue_size)
+        # Bounded by hand: a deque append is several times cheaper than Queue.put on paho's
+        # thread, which also receives and acknowledges every message (one Python thread
+        # for the whole MQTT side; it is the ceiling of the bridge).
+        self._inbox: deque[_Message] = deque()
+        self._has_items = threading.Event()
+        self._space = threading.Condition()
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._fatal: str | None = None
@@ -147,47 +148,59 @@ class Bridge:
             logger.warning("disconnected from broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        item = _Message(
-            msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC), self._generation
-        )
-        # Blocks paho's thread when full: the broker then holds the rest (receive maximum).
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        inbox = self._inbox
+        if len(inbox) >= self.config.queue_size:
+            # Blocks paho's thread when full: the broker then holds the rest (receive maximum).
+            with self._space:
+                while len(inbox) >= self.config.queue_size:
+                    if self._stop.is_set():
+                        return  # not queued, not acknowledged: the broker redelivers it
+                    self._space.wait(0.5)
+        inbound = InboundMessage(msg.topic, bytes(msg.payload), datetime.now(UTC))
+        inbox.append(_Message(inbound, msg.mid, msg.qos, self._generation))
+        if not self._has_items.is_set():
+            self._has_items.set()
 
     # --- processing -------------------------------------------------------------------
+    def _wait_for_items(self, timeout: float) -> bool:
+        # Clear, then look: an append after the look sets the event again (no lost wake-up).
+        self._has_items.clear()
+        return bool(self._inbox) or self._has_items.wait(timeout)
+
+    def _take(self, items: list[_Message], limit: int) -> None:
+        inbox = self._inbox
+        while inbox and len(items) < limit:
+            items.append(inbox.popleft())
+
     def _next_batch(self) -> list[_Message]:
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
+        """`batch_size` messages, or those that came within `flush_interval_s` of the first."""
+        if not self._inbox and not self._wait_for_items(0.2):
             return []
-        items = [first]
+        items: list[_Message] = []
+        limit = self.config.batch_size
+        self._take(items, limit)
         deadline = time.monotonic() + self.config.flush_interval_s
-        while len(items) < self.config.batch_size:
+        while len(items) < limit:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or not self._wait_for_items(remaining):
                 break
-            try:
-                items.append(self._queue.get(timeout=remaining))
-            except queue.Empty:
-                break
+            self._take(items, limit)
+        with self._space:
+            self._space.notify_all()
         return items
 
     def _work(self) -> None:
-        while not self._stop.is_set() or not self._queue.empty():
+        while not self._stop.is_set() or self._inbox:
             items = self._next_batch()
             if not items:
                 if self._stop.is_set():
                     return
                 continue
-            for item in items:
-                event_type = item.topic.rsplit("/", 1)[-1]
-                self.stats.received[event_type] += 1
-                self.metrics.received.labels(event_type).inc()
-            messages = [InboundMessage(i.topic, i.payload, i.received_at) for i in items]
+            messages = [i.inbound for i in items]
+            received = Counter(m.topic.rsplit("/", 1)[-1] for m in messages)
+            for event_type, count in received.items():
+                self.stats.received[event_type] += count
+                self.metrics.received.labels(event_type).inc(count)
             try:
                 self._sink.accept(messages)
             except Exception as exc:  # the sink gave up: stop without acknowledging
@@ -197,13 +210,16 @@ class Bridge:
                 return
             self.stats.durable_batches += 1
             self.metrics.batch_size.observe(len(items))
+            generation, ack = self._generation, self._client.ack
+            acknowledged = 0
             for item in items:
                 # An ack on a newer connection would name another packet: skip it; the broker
                 # redelivers that message and idempotent storage absorbs the repeat.
-                if item.qos > 0 and item.generation == self._generation:
-                    self._client.ack(item.mid, item.qos)
-                    self.stats.acknowledged += 1
-            self.metrics.queue_depth.set(self._queue.qsize())
+                if item.qos > 0 and item.generation == generation:
+                    ack(item.mid, item.qos)
+                    acknowledged += 1
+            self.stats.acknowledged += acknowledged
+            self.metrics.queue_depth.set(len(self._inbox))
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:
@@ -223,15 +239,21 @@ class Bridge:
             )
         except (OSError, ssl.SSLError) as exc:
             raise BrokerUnavailable(f"cannot reach MQTT broker {broker}: {exc}") from None
+        # The worker runs before the SUBACK: a resumed session delivers its backlog right
+        # after CONNACK, beyond our receive maximum (Mosquitto 2.0 resends every unacked
+        # message at once), and a full inbox would block paho's thread before it could
+        # read the SUBACK we wait for: a deadlock (found by tests/faults, kill -9 + restart).
+        self._worker.start()
         self._client.loop_start()
         deadline = time.monotonic() + timeout
         while not self._connected.wait(0.1):
             if self._fatal or time.monotonic() > deadline:
+                self._stop.set()  # releases paho's thread if it waits for inbox space
                 self._client.loop_stop()
+                self._worker.join(timeout=60)
                 raise BrokerUnavailable(
                     self._fatal or f"no CONNACK from {broker} in {timeout:.0f} s"
                 )
-        self._worker.start()
 
     def run_until(self, stop: threading.Event) -> None:
         """Run until `stop` is set or a fatal error; raises BrokerUnavailable on the latter."""
