@@ -264,7 +264,7 @@ class Publisher:
     def accepted(self) -> list[int]:
         """Indices of the messages whose PUBACK arrived."""
         with self._lock:
-            return [i for i, info in self._infos if info.is_published()]
+            return [i for i, info in self._infos if _acknowledged(info)]
 
     def join(self, timeout: float = 120) -> list[int]:
         """Wait until every message is published and acknowledged; their indices."""
@@ -295,6 +295,13 @@ class Publisher:
         self._halt.set()
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):  # never sent: published while the broker was gone
+        return False
 
 
 def publish_and_wait(mqtt_url: str, messages: Sequence[tuple[str, bytes]]) -> None:
