@@ -164,7 +164,9 @@ $$;
 -- every scan below is an index (or compressed-segment) lookup on `= ANY (array)`; registers
 -- are numbered so the window sort and the joins run on integers; the plan is generic and
 -- cached per session (plan_cache_mode below): re-planning this statement over a year of chunks
--- cost more than running it.
+-- cost more than running it. JIT is off: the generic plan's cost estimate (every chunk,
+-- unknown arrays) passes jit_above_cost, and compiling it took 0.3-1.5 s for a query that runs
+-- in ~20 ms (the cause of the slow plain-mode monthly figures as well).
 CREATE FUNCTION icone_consumption(
     p_from    timestamptz,
     p_to      timestamptz,
@@ -177,6 +179,7 @@ RETURNS TABLE (bucket timestamptz, dev_eui text, site_id text, metric text, chan
                consumption double precision, unit text)
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -308,27 +311,33 @@ BEGIN
         SELECT m.reg, m.t, m.v, m.k, m.cut FROM marks m
     ),
     deltas AS (
-        SELECT l.reg, l.t0, l.t,
-               CASE WHEN l.v >= l.v0 THEN l.v - l.v0
-                    WHEN s.modulus IS NOT NULL AND l.v0 - l.v > s.modulus / 2
-                        THEN l.v + s.modulus - l.v0
-                    ELSE l.v
-               END AS delta
+        -- the buckets of both ends are computed once here: a Europe/Paris bucket costs two
+        -- time zone conversions (~1 us each), the largest per-row cost of this query
+        SELECT l.reg, l.t0, l.t, l.delta, icone_bucket_start(p_bucket, l.t0) AS b0,
+               CASE WHEN l.t > l.t0
+                    THEN icone_bucket_start(p_bucket, l.t - interval '1 microsecond')
+                    ELSE icone_bucket_start(p_bucket, l.t0) END AS b1
         FROM (
-            SELECT p.reg, p.t, p.v, p.cut, lag(p.t) OVER w AS t0, lag(p.v) OVER w AS v0
-            FROM points p
-            WINDOW w AS (PARTITION BY p.reg ORDER BY p.t, p.k)
+            SELECT l.reg, l.t0, l.t,
+                   CASE WHEN l.v >= l.v0 THEN l.v - l.v0
+                        WHEN s.modulus IS NOT NULL AND l.v0 - l.v > s.modulus / 2
+                            THEN l.v + s.modulus - l.v0
+                        ELSE l.v
+                   END AS delta
+            FROM (
+                SELECT p.reg, p.t, p.v, p.cut, lag(p.t) OVER w AS t0, lag(p.v) OVER w AS v0
+                FROM points p
+                WINDOW w AS (PARTITION BY p.reg ORDER BY p.t, p.k)
+            ) l
+            JOIN series s ON s.reg = l.reg
+            WHERE l.t0 IS NOT NULL AND NOT l.cut AND l.t >= w_from AND l.t0 < w_to
         ) l
-        JOIN series s ON s.reg = l.reg
-        WHERE l.t0 IS NOT NULL AND NOT l.cut AND l.t >= w_from AND l.t0 < w_to
     ),
     shares AS (
         -- a delta within one bucket goes to it whole (the usual case)...
-        SELECT d.reg, icone_bucket_start(p_bucket, d.t0) AS b, d.delta AS q
+        SELECT d.reg, d.b0 AS b, d.delta AS q
         FROM deltas d
-        WHERE d.t = d.t0
-           OR icone_bucket_start(p_bucket, d.t - interval '1 microsecond')
-              = icone_bucket_start(p_bucket, d.t0)
+        WHERE d.b0 = d.b1
         UNION ALL
         -- ...one spanning buckets is spread over them pro rata of time
         SELECT d.reg, g.b,
@@ -337,20 +346,15 @@ BEGIN
                        / (icone_epoch(d.t) - icone_epoch(d.t0))
         FROM deltas d
         CROSS JOIN LATERAL (
-            SELECT gs AS b FROM generate_series(icone_bucket_start('hour', d.t0),
-                                                d.t - interval '1 microsecond',
-                                                interval '1 hour') gs
+            SELECT gs AS b FROM generate_series(d.b0, d.b1, interval '1 hour') gs
             WHERE p_bucket = 'hour'
             UNION ALL
             SELECT gl AT TIME ZONE 'Europe/Paris'
-            FROM generate_series(icone_bucket_start(p_bucket, d.t0) AT TIME ZONE 'Europe/Paris',
-                                 (d.t - interval '1 microsecond') AT TIME ZONE 'Europe/Paris',
+            FROM generate_series(d.b0 AT TIME ZONE 'Europe/Paris', d.b1 AT TIME ZONE 'Europe/Paris',
                                  ('1 ' || p_bucket)::interval) gl
             WHERE p_bucket <> 'hour'
         ) g
-        WHERE d.t > d.t0
-          AND icone_bucket_start(p_bucket, d.t - interval '1 microsecond')
-              <> icone_bucket_start(p_bucket, d.t0)
+        WHERE d.b0 <> d.b1
     ),
     totals AS (
         SELECT s.dev_eui, s.metric, s.channel, x.b, x.q
