@@ -132,10 +132,12 @@ def _size(conn: psycopg.Connection[Any], table: str, mode: StorageMode) -> int:
             "SELECT hypertable_size(icone_storage_table(%s)::regclass)", (table,)
         ).fetchone()
     else:
+        # a rollup table is not partitioned: pg_partition_tree gives nothing for it
         row = conn.execute(
-            "SELECT sum(pg_total_relation_size(relid)) "
+            "SELECT coalesce(sum(pg_total_relation_size(relid)), "
+            "pg_total_relation_size(icone_storage_table(%s))) "
             "FROM pg_partition_tree(icone_storage_table(%s))",
-            (table,),
+            (table, table),
         ).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
