@@ -40,6 +40,9 @@ _HOUR = timedelta(hours=1)
 _DELTA_OFFSETS = tuple(timedelta(hours=DELTAS - i) for i in range(1, DELTAS + 1))
 _DELTA_SHIFTS = tuple(range(0, _DELTA_BITS * DELTAS, _DELTA_BITS))
 _M3 = METRICS["water_volume"].unit
+# 23 values per uplink: build the NamedTuples without their Python-level __new__ (as
+# decoders.model does), about twice as fast.
+_new = tuple.__new__
 
 
 def _status_events(result: DecodeResult, status: int, time: datetime) -> None:
@@ -51,7 +54,7 @@ def _status_events(result: DecodeResult, status: int, time: datetime) -> None:
     pipe_empty = status == 0x10
     # Built directly (codes are constants of the vocabulary): 8 events on every uplink.
     result.events += [
-        DeviceEvent(time, code, active)
+        _new(DeviceEvent, (time, code, active))
         for code, active in (
             ("low_battery", bool(status & 0x04)),
             ("meter_error", bool(status & 0x08)),
@@ -91,7 +94,7 @@ def decode_qalcosonic_w1(payload: bytes, f_port: int, received_at: datetime) -> 
     packed >>= _DELTA_BITS * DELTAS  # leaves the 6-bit history multiplier
     # Built directly: 23 per uplink, finite by construction.
     result.measurements += [
-        Measurement(end - offset, "water_volume", value / 1000, _M3)
+        _new(Measurement, (end - offset, "water_volume", value / 1000, _M3, ""))
         for offset, value in zip(_DELTA_OFFSETS, litres, strict=True)
     ]
     if packed & 0x3F:
