@@ -140,6 +140,12 @@ def _drain(
     return elapsed
 
 
+def _fleet_start(n: int) -> datetime:
+    """Simulated time advances 1 s per uplink: start early enough that the last one is still
+    in the past (a future time is implausible, filed under receive time and logged)."""
+    return datetime.now(UTC) - max(timedelta(days=3), timedelta(seconds=n + 3600))
+
+
 def _uplink_count(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT count(*) FROM uplinks").fetchone()
@@ -178,24 +184,29 @@ def _run_ours(
     `running_bridge` that `icone bridge` runs (pool, registry load, spool, connect).
     """
     database_url, _ = urls
+    state_dir.mkdir(parents=True, exist_ok=True)
+    # stderr to a file, never an undrained pipe: a full pipe would block the bridge's logging.
+    logs = [(state_dir / f"{cid}.log").open("wb") for cid in client_ids]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "icone.bench_ingest"],
             env=_child_env(urls, cid, state_dir, group),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
-        for cid in client_ids
+        for cid, log in zip(client_ids, logs, strict=True)
     ]
     peaks = [0.0] * len(procs)
     # count(*) scans the table: poll less often when it is large (the poll costs CPU too).
     interval = 0.2 if n <= 300_000 else 0.5
     try:
-        for proc in procs:
+        for proc, cid in zip(procs, client_ids, strict=True):
             assert proc.stdout is not None
             if proc.stdout.readline().strip() != b"ready":
-                raise RuntimeError(f"bridge child failed: {_stderr(proc)}")
+                raise RuntimeError(
+                    f"bridge child failed: {_stderr(proc, state_dir / f'{cid}.log')}"
+                )
         watched = [psutil.Process(proc.pid) for proc in procs]
         t0 = time.perf_counter()
         for proc in procs:
@@ -209,9 +220,10 @@ def _run_ours(
                 row = conn.execute("SELECT count(*) FROM uplinks").fetchone()
                 if row and int(row[0]) >= n:
                     break
-                for proc in procs:
+                for proc, cid in zip(procs, client_ids, strict=True):
                     if proc.poll() is not None:
-                        raise RuntimeError(f"bridge exited: {_stderr(proc)}")
+                        log_path = state_dir / f"{cid}.log"
+                        raise RuntimeError(f"bridge exited: {_stderr(proc, log_path)}")
                 time.sleep(interval)
             elapsed = time.perf_counter() - t0
             row = conn.execute("SELECT count(*) FROM measurements").fetchone()
@@ -220,16 +232,18 @@ def _run_ours(
             proc.terminate()
         for proc in procs:
             proc.wait(120)
+        for log in logs:
+            log.close()
     name = "ours (icone bridge)" if len(procs) == 1 else f"ours ({len(procs)} bridge processes)"
     # Several processes: their peaks summed (an upper bound of the peak of the total).
     return Run(name, elapsed, n, rows=int(row[0]) if row else 0, peak_rss_mb=sum(peaks))
 
 
-def _stderr(proc: subprocess.Popen[bytes]) -> str:
+def _stderr(proc: subprocess.Popen[bytes], log: Path) -> str:
     if proc.poll() is None:
         proc.kill()
-    _, err = proc.communicate(timeout=30)
-    return err.decode(errors="replace")[-3000:]
+    proc.wait(30)
+    return log.read_text(errors="replace")[-3000:]
 
 
 def _child() -> None:
@@ -334,7 +348,7 @@ def run(
     """
     out = out or sys.stdout
     migrate(database_url)
-    start = datetime.now(UTC) - timedelta(days=3)
+    start = _fleet_start(n)
     fleet = build_fleet(load_catalogue(), devices, start=start)
     register_fleet(database_url, fleet)
     broker = BrokerAddress.from_url(mqtt_url)
@@ -436,7 +450,7 @@ def run_live_rss(state_dir: Path, n: int, devices: int = 2000, out: TextIO | Non
     out = out or sys.stdout
     with embedded.postgres(state_dir) as pg, embedded.mosquitto(state_dir) as mq:
         migrate(pg.url)
-        start = datetime.now(UTC) - timedelta(days=3)
+        start = _fleet_start(n)
         fleet = build_fleet(load_catalogue(), devices, start=start)
         register_fleet(pg.url, fleet)
         client_id = f"bench-live-{uuid.uuid4().hex[:6]}"
