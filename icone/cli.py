@@ -89,12 +89,38 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
                 policy = settings.retention.policy()
                 interval = settings.retention.maintenance_interval_s
                 stack.enter_context(running_maintenance(urls.database_url, policy, interval))
+            if args.processes > 1:
+                return _run_bridge_processes(settings, args, urls.database_url, urls.mqtt_url, stop)
             spool_bytes = settings.bridge.spool_max_mb * 2**20
             bridge = stack.enter_context(
                 running_bridge(config, urls.database_url, settings.state_dir, spool_bytes)
             )
             bridge.run_until(stop)
     return 0
+
+
+def _run_bridge_processes(
+    settings: Settings,
+    args: argparse.Namespace,
+    database_url: str,
+    mqtt_url: str,
+    stop: threading.Event,
+) -> int:
+    """N bridge processes in one share group, each with its own client id and spool; this
+    process supervises them (restarts one that dies) and runs the storage maintenance."""
+    from icone import bridge_processes
+
+    extra = ["--no-maintenance"] + (["--protobuf"] if args.protobuf else [])
+    plan = bridge_processes.ProcessPlan(
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        client_id=settings.bridge.client_id,
+        processes=args.processes,
+        share_group=args.share_group or bridge_processes.DEFAULT_SHARE_GROUP,
+        extra_args=extra,
+        env={"ICONE_STATE_DIR": str(settings.state_dir.resolve())},
+    )
+    return bridge_processes.run(plan, stop)
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
@@ -211,6 +237,7 @@ def cmd_bench_ingest(settings: Settings, args: argparse.Namespace) -> int:
             devices=args.devices,
             json_path=args.json,
             baseline_n=args.baseline_n,
+            processes=args.processes,
         )
     return 0
 
@@ -260,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--protobuf",
         action="store_true",
         help="ChirpStack publishes protobuf (its [integration.mqtt] json = false)",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="run N bridge processes in one share group (own client id and spool each), "
+        "supervised by this one",
     )
     p.add_argument(
         "--no-maintenance",
@@ -335,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_ingest)
     p.add_argument("--n", type=int, default=200_000, help="uplinks per consumer")
     p.add_argument("--devices", type=int, default=2000, help="virtual devices")
+    p.add_argument("--processes", type=int, default=1, help="run ours as N bridge processes")
     p.add_argument(
         "--baseline-n", type=int, default=None, help="uplinks for the (slow) baseline; default: N"
     )

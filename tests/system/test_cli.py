@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from icone.embedded import RunningService, free_port, service_home
+from ingest_service.registry import DeviceSpec, upsert_devices
 
 ICONE = [sys.executable, "-m", "icone"]
 
@@ -145,3 +147,64 @@ def test_invalid_catalogue_stops_start_up_naming_file_and_field(tmp_path: Path) 
     assert "milesight-em300-th.yaml" in result.stderr
     assert "field category" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bridge_with_two_processes_stores_each_uplink_once(
+    tmp_path: Path, database: str, broker: RunningService
+) -> None:
+    import signal
+    import uuid
+
+    from hardware.chirpstack_events import encode_event, topic_for
+    from tests.bridge import fixtures
+    from tests.system.helpers import count, publisher, wait_for
+
+    with psycopg.connect(database) as conn:
+        upsert_devices(conn, [DeviceSpec(fixtures.DEV_EUI, fixtures.MODEL)])
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ICONE_")}
+    env = {
+        **clean,
+        "ICONE_DATABASE_URL": database,
+        "ICONE_MQTT_URL": broker.url,
+        "ICONE_STATE_DIR": str(tmp_path / "state"),
+        "ICONE_BRIDGE__CLIENT_ID": f"cli-{uuid.uuid4().hex[:6]}",
+    }
+    proc = subprocess.Popen(
+        [*ICONE, "bridge", "--processes", "2", "--share-group", f"g{uuid.uuid4().hex[:6]}"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: len(_bridge_children(proc.pid)) == 2, timeout=60, what="two bridge processes"
+        )
+        time.sleep(5)  # both children subscribe (a share group queues nothing before that)
+        client = publisher(broker.url)
+        for i in range(300):
+            doc = fixtures.up(
+                f_cnt=i, seed=i, time=f"2026-03-14T09:{i // 60:02d}:{i % 60:02d}+00:00"
+            )
+            doc["deduplicationId"] = str(uuid.UUID(int=i + 1, version=4))
+            client.publish(topic_for(fixtures.DEV_EUI), encode_event(doc, False), qos=1)
+        wait_for(
+            lambda: count(database, "SELECT count(*) FROM uplinks") == 300,
+            timeout=60,
+            what="300 uplinks",
+        )
+        client.disconnect()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert count(database, "SELECT count(DISTINCT deduplication_id) FROM uplinks") == 300
+    assert "Traceback" not in stderr
+
+
+def _bridge_children(pid: int) -> list[psutil.Process]:
+    try:
+        return [c for c in psutil.Process(pid).children() if "bridge" in " ".join(c.cmdline())]
+    except psutil.NoSuchProcess:
+        return []
