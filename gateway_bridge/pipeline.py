@@ -125,6 +125,23 @@ class Processor:
         )
         return batch
 
+    def _decode_dead_letter(
+        self, batch: Batch, message: InboundMessage, uplink: Uplink, reason: str
+    ) -> None:
+        """The uplink row is kept; its raw message also goes to dead letters for replay."""
+        self._metrics.dead_letters.labels("decode").inc()
+        batch.dead_letters.append(
+            DeadLetterRow(
+                message.received_at,
+                message.topic,
+                message.payload,
+                "decode",
+                reason,
+                uplink.dev_eui,
+                uplink.deduplication_id,
+            )
+        )
+
     def _model_for(self, uplink: Uplink) -> str | None:
         return (
             self._lookup(uplink.dev_eui)
@@ -168,18 +185,7 @@ class Processor:
                 reason,
                 extra={"topic": message.topic, **_log_extra(uplink)},
             )
-            self._metrics.dead_letters.labels("decode").inc()
-            batch.dead_letters.append(
-                DeadLetterRow(
-                    message.received_at,
-                    message.topic,
-                    message.payload,
-                    "decode",
-                    reason,
-                    uplink.dev_eui,
-                    dedup,
-                )
-            )
+            self._decode_dead_letter(batch, message, uplink, reason)
         else:
             result = self._decode(model, uplink, time)
             status = "failed" if result.errors else "warnings" if result.warnings else "decoded"
@@ -196,18 +202,7 @@ class Processor:
             if result.errors:
                 reason = f"{model}: " + "; ".join(result.errors)
                 logger.warning("decode errors: %s", reason, extra=_log_extra(uplink))
-                self._metrics.dead_letters.labels("decode").inc()
-                batch.dead_letters.append(
-                    DeadLetterRow(
-                        message.received_at,
-                        message.topic,
-                        message.payload,
-                        "decode",
-                        reason,
-                        uplink.dev_eui,
-                        dedup,
-                    )
-                )
+                self._decode_dead_letter(batch, message, uplink, reason)
         self._count("up", model or "", status)
         # Positional (UplinkRow's field order): keywords cost ~1 µs more per uplink.
         batch.uplinks.append(

@@ -1,7 +1,7 @@
 """The ingest service: stores what the bridge receives, durably and idempotently.
 
-`IngestService` (spool, drainer, bisection) is the service; `Ingestor` is the earlier
-direct-write path, kept until the bridge is rewired to `IngestService.accept`.
+`IngestService` (spool, drainer, bisection) is the service; `BatchWriter` is its write step,
+also used directly by tools such as dead-letter replay.
 """
 
 from __future__ import annotations
@@ -30,46 +30,6 @@ from ingest_service.writer import WriteCounts, write_batch
 
 logger = logging.getLogger(__name__)
 
-
-class Ingestor:
-    """Writes batches through a connection pool, retrying with capped exponential backoff.
-
-    `store` returns only once the batch is committed, so the caller may then acknowledge
-    the MQTT messages it came from; it raises StorageError when the deadline passes.
-    """
-
-    def __init__(
-        self,
-        pool: ConnectionPool[Any],
-        max_retry_s: float = 60.0,
-        base_delay_s: float = 0.1,
-        max_delay_s: float = 5.0,
-    ) -> None:
-        self._pool = pool
-        self._max_retry_s = max_retry_s
-        self._base_delay_s = base_delay_s
-        self._max_delay_s = max_delay_s
-
-    def store(self, batch: Batch) -> WriteCounts:
-        deadline = time.monotonic() + self._max_retry_s
-        attempt = 0
-        while True:
-            try:
-                with self._pool.connection() as conn:
-                    return write_batch(conn, batch)
-            except (StorageError, OSError) as exc:
-                attempt += 1
-                delay = min(self._max_delay_s, self._base_delay_s * 2**attempt)
-                delay *= random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not cryptography
-                if time.monotonic() + delay > deadline:
-                    raise StorageError(f"giving up after {attempt} attempts: {exc}") from exc
-                logger.warning(
-                    "store failed (attempt %d), retrying in %.2f s: %s", attempt, delay, exc
-                )
-                time.sleep(delay)
-
-
-# --- the spooled ingest service ---------------------------------------------------------
 
 Process = Callable[[InboundMessage], Batch]
 _T = TypeVar("_T")
