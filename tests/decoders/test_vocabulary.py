@@ -9,6 +9,7 @@ import pytest
 import decoders
 from decoders.vocabulary import METRICS, Kind
 from hardware.catalogue import CatalogueError, load_catalogue, load_sheet
+from tests.decoders.test_acceptance import FIELD_MODELS
 
 
 def test_vocabulary_units_are_canonical() -> None:
@@ -20,22 +21,6 @@ def test_vocabulary_units_are_canonical() -> None:
         for name, m in METRICS.items()
         if m.kind is Kind.COUNTER and name not in {"pulse_count", "motion_count"}
     )
-
-
-FIELD_MODELS = {
-    "kamstrup-flowiq2200",
-    "axioma-qalcosonic-w1",
-    "adeunis-pulse-4",
-    "milesight-em300-di",
-    "adeunis-tic-cbe-linky-mono",
-    "adeunis-tic-pme-pmi",
-    "enless-tx-pulse-led-600-038",
-    "milesight-ct101",
-    "elsys-ers-lite",
-    "milesight-em300-th",
-    "dragino-lht65",
-    "decentlab-dl-sht35",
-}
 
 
 def test_catalogue_covers_every_decoder_model() -> None:
