@@ -299,12 +299,18 @@ def _fresh_database(server_url: str, name: str) -> Iterator[str]:
             )
 
 
-def _bench_server(server_url: str, scale: float) -> list[dict[str, Any]]:
+def _bench_server(
+    server_url: str, scale: float, only: StorageMode | None = None
+) -> list[dict[str, Any]]:
     with psycopg.connect(server_url) as conn:
         status = detect_timescale(conn)
     modes = [StorageMode.PLAIN]
     if status.installed is not None or status.can_install:
         modes.append(StorageMode.TIMESCALE)
+    if only is not None:
+        if only not in modes:
+            raise ValueError(f"{only} mode is not available on this server")
+        modes = [only]
     results = []
     for mode in modes:
         with _fresh_database(server_url, f"icone_bench_{mode}") as url:
@@ -314,17 +320,20 @@ def _bench_server(server_url: str, scale: float) -> list[dict[str, Any]]:
 
 
 def run(
-    scale: float = 1.0, json_path: Path | None = None, database_url: str | None = None
+    scale: float = 1.0,
+    json_path: Path | None = None,
+    database_url: str | None = None,
+    only: StorageMode | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark on `database_url`'s server (plain mode, and TimescaleDB mode when the
-    server has it preloaded), or on an embedded plain PostgreSQL; returns the results."""
+    server has it preloaded; `only` one of them), or on an embedded plain PostgreSQL."""
     if not 0 < scale <= 1:
         raise ValueError("scale must be in (0, 1]")
     if database_url is not None:
-        results = _bench_server(database_url, scale)
+        results = _bench_server(database_url, scale, only)
     else:
         with tempfile.TemporaryDirectory() as state, embedded.postgres(Path(state)) as pg:
-            results = _bench_server(pg.url, scale)
+            results = _bench_server(pg.url, scale, only)
     report = {
         "scale": scale,
         "readings_per_device": READINGS_PER_DEVICE,

@@ -198,7 +198,10 @@ def cmd_bench_storage(settings: Settings, args: argparse.Namespace) -> int:
     from icone import bench_storage
 
     url = settings.database_url.get_secret_value() if settings.database_url else None
-    bench_storage.run(scale=args.scale, json_path=args.json, database_url=url)
+    from ingest_service.migrate import StorageMode
+
+    only = None if args.mode == "both" else StorageMode(args.mode)
+    bench_storage.run(scale=args.scale, json_path=args.json, database_url=url, only=only)
     return 0
 
 
@@ -359,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="fraction of the full run (1,000 devices x 1 year of 15-minute readings)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("both", "plain", "timescale"),
+        default="both",
+        help="storage modes to run (TimescaleDB needs a server that has it preloaded)",
     )
     p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
     p = bench_sub.add_parser(
