@@ -150,7 +150,9 @@ class Bridge:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         inbox = self._inbox
         if len(inbox) >= self.config.queue_size:
-            # Blocks paho's thread when full: the broker then holds the rest (receive maximum).
+            # Blocks paho's thread when full: it stops reading the socket and TCP holds the
+            # broker back. (Mosquitto 2.0.11 does not keep to our Receive Maximum once we
+            # acknowledge, so this bound, not the broker, is what limits memory.)
             with self._space:
                 while len(inbox) >= self.config.queue_size:
                     if self._stop.is_set():
