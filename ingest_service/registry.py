@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +87,23 @@ class DeviceModels:
             self._models = {str(dev_eui): str(model) for dev_eui, model in rows}
             self._loaded_at = time.monotonic()
 
+    def _reload(self) -> None:
+        """Refresh; while the database is down, keep the last registry (a stale mapping is
+        right for every known device) and try again a TTL later. Only a registry never
+        loaded raises, and the ingest service retries the message then."""
+        try:
+            self.refresh()
+        except psycopg.OperationalError as exc:
+            if self._loaded_at == float("-inf"):
+                raise
+            logger.warning("device registry not refreshed, keeping the last one: %s", exc)
+            self._loaded_at = time.monotonic()
+
     def lookup(self, dev_eui: str) -> str | None:
         if time.monotonic() - self._loaded_at > self._ttl_s:
-            self.refresh()
+            self._reload()
         model = self._models.get(dev_eui)
         if model is None and time.monotonic() - self._loaded_at > 1.0:
-            self.refresh()  # a device registered a moment ago: look once more (at most 1/s)
+            self._reload()  # a device registered a moment ago: look once more (at most 1/s)
             model = self._models.get(dev_eui)
         return model

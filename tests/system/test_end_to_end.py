@@ -145,3 +145,23 @@ def test_protobuf_and_json_give_the_same_rows(broker: RunningService, database: 
     assert parse_event(topic, payload, EventFormat.JSON) == parse_event(
         topic, proto, EventFormat.PROTOBUF
     )
+
+
+def test_registry_lookup_keeps_the_last_registry_while_the_database_is_down(
+    database: str,
+) -> None:
+    from psycopg_pool import ConnectionPool
+
+    from ingest_service.registry import DeviceModels
+
+    _register(database)
+    pool: ConnectionPool = ConnectionPool(database, min_size=1, timeout=2, open=True)
+    models = DeviceModels(pool, ttl_s=0)
+    assert models.lookup(DEV_EUI) == MODEL
+    pool.close()  # every refresh now fails with an OperationalError
+    assert models.lookup(DEV_EUI) == MODEL  # stale but right, not an exception
+    assert models.lookup("00000000000000aa") is None
+
+    never_loaded = DeviceModels(pool)
+    with pytest.raises(psycopg.OperationalError):
+        never_loaded.lookup(DEV_EUI)
