@@ -20,7 +20,6 @@ from gateway_bridge.errors import EventParseError
 from gateway_bridge.metrics import BridgeMetrics
 from ingest_service.records import (
     Batch,
-    DeadLetterRow,
     EventRow,
     InboundMessage,
     MeasurementRow,
@@ -118,11 +117,7 @@ class Processor:
         self._count(event_type, "", f"{stage}_error")
         self._metrics.dead_letters.labels(stage).inc()
         batch = Batch()
-        batch.dead_letters.append(
-            DeadLetterRow(
-                message.received_at, message.topic, message.payload, stage, reason, dev_eui
-            )
-        )
+        batch.dead_letters.append(message.dead_letter(stage, reason, dev_eui))
         return batch
 
     def _decode_dead_letter(
@@ -131,15 +126,7 @@ class Processor:
         """The uplink row is kept; its raw message also goes to dead letters for replay."""
         self._metrics.dead_letters.labels("decode").inc()
         batch.dead_letters.append(
-            DeadLetterRow(
-                message.received_at,
-                message.topic,
-                message.payload,
-                "decode",
-                reason,
-                uplink.dev_eui,
-                uplink.deduplication_id,
-            )
+            message.dead_letter("decode", reason, uplink.dev_eui, uplink.deduplication_id)
         )
 
     def _model_for(self, uplink: Uplink) -> str | None:

@@ -24,6 +24,18 @@ class InboundMessage(NamedTuple):
     payload: bytes
     received_at: datetime
 
+    def dead_letter(
+        self,
+        stage: str,
+        reason: str,
+        dev_eui: str | None = None,
+        deduplication_id: UUID | None = None,
+    ) -> DeadLetterRow:
+        """This message as a dead letter: its raw bytes kept for replay, with the reason."""
+        return DeadLetterRow(
+            self.received_at, self.topic, self.payload, stage, reason, dev_eui, deduplication_id
+        )
+
 
 class UplinkRow(NamedTuple):
     time: datetime

@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from ingest_service.enrich import Enricher
 from ingest_service.errors import IngestError, StorageError
-from ingest_service.records import Batch, DeadLetterRow, InboundMessage
+from ingest_service.records import Batch, InboundMessage
 from ingest_service.spool import Position, Spool, SpoolFull
 from ingest_service.writer import WriteCounts, write_batch
 
@@ -125,13 +125,7 @@ class BatchWriter:
                 logger.exception("processing raised", extra={"topic": message.topic})
                 batch = Batch()
                 batch.dead_letters.append(
-                    DeadLetterRow(
-                        message.received_at,
-                        message.topic,
-                        message.payload,
-                        "decode",
-                        f"processing raised {exc!r}",
-                    )
+                    message.dead_letter("decode", f"processing raised {exc!r}")
                 )
             if self._enrich is not None:
                 batch = self._enrich.enrich(batch)
@@ -184,10 +178,7 @@ class BatchWriter:
         uplink = outcome.batch.uplinks[0] if outcome.batch.uplinks else None
         letter = Batch()
         letter.dead_letters.append(
-            DeadLetterRow(
-                message.received_at,
-                message.topic,
-                message.payload,
+            message.dead_letter(
                 "store",
                 reason,
                 uplink.dev_eui if uplink else None,
