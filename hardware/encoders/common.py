@@ -24,6 +24,11 @@ class ModelEncoder:
     expected: Callable[[PhysicalState], list[Expected]]
 
 
+# Added to a field's resolution in `Expected` tolerances: value * scale is rounded in binary
+# floating point, so a reading exactly half a step away can land a hair past it.
+SLACK = 1e-9
+
+
 def clamp(value: float, low: float, high: float) -> float:
     """Keep a simulated value inside what the device's field can carry."""
     return min(max(value, low), high)

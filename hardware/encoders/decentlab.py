@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import struct
 
-from hardware.encoders.common import Expected, ModelEncoder, clamp
+from hardware.encoders.common import SLACK, Expected, ModelEncoder, clamp
 from hardware.state import PhysicalState
 
 F_PORT = 1  # Decentlab devices send measurements on fPort 1
 DEVICE_ID = 782  # the fleet's simulated device id (static, not decoded into a metric)
 
-_EPS = 1e-9  # slack for float rounding
 # version u8 (2), device id u16, flags u16 (0x0003: T+RH group and battery group), then words:
 # temperature raw = (T + 45) * 65535 / 175, humidity raw = RH * 65535 / 100, battery mV
 _SHT35 = struct.Struct(">BHHHHH")
@@ -32,9 +31,9 @@ def encode_dl_sht35(state: PhysicalState) -> tuple[int, bytes]:
 
 def expected_dl_sht35(state: PhysicalState) -> list[Expected]:
     return [
-        Expected("temperature", state.temperature, _T_STEP / 2 + _EPS),
-        Expected("relative_humidity", state.relative_humidity, _RH_STEP / 2 + _EPS),
-        Expected("battery_voltage", state.battery_voltage, 0.0005 + _EPS),
+        Expected("temperature", state.temperature, _T_STEP / 2 + SLACK),
+        Expected("relative_humidity", state.relative_humidity, _RH_STEP / 2 + SLACK),
+        Expected("battery_voltage", state.battery_voltage, 0.0005 + SLACK),
     ]
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import struct
 
-from hardware.encoders.common import Expected, ModelEncoder, clamp
+from hardware.encoders.common import SLACK, Expected, ModelEncoder, clamp
 from hardware.state import PhysicalState
 
 F_PORT = 2  # the LHT65 sends its periodic frame on fPort 2
 
-_EPS = 1e-9  # slack for the float rounding of value * scale
 # battery u16 (status bits 15-14, mV bits 13-0), SHT i16 0.01 °C, SHT u16 0.1 %RH,
 # sensor type byte, probe i16 0.01 °C, then 0x7FFF filler: 11 bytes, big-endian
 _LHT65 = struct.Struct(">HhHBhH")
@@ -41,10 +40,10 @@ def encode_lht65(state: PhysicalState) -> tuple[int, bytes]:
 
 def expected_lht65(state: PhysicalState) -> list[Expected]:
     return [
-        Expected("battery_voltage", state.battery_voltage, 0.0005 + _EPS),
-        Expected("temperature", state.temperature, 0.005 + _EPS),
-        Expected("relative_humidity", state.relative_humidity, 0.05 + _EPS),
-        Expected("temperature", state.probe_temperature, 0.005 + _EPS, channel="probe"),
+        Expected("battery_voltage", state.battery_voltage, 0.0005 + SLACK),
+        Expected("temperature", state.temperature, 0.005 + SLACK),
+        Expected("relative_humidity", state.relative_humidity, 0.05 + SLACK),
+        Expected("temperature", state.probe_temperature, 0.005 + SLACK, channel="probe"),
     ]
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import struct
 
-from hardware.encoders.common import Expected, ModelEncoder, clamp
+from hardware.encoders.common import SLACK, Expected, ModelEncoder, clamp
 from hardware.state import PhysicalState
 
 F_PORT = 5  # Elsys devices' default application port
 
-_EPS = 1e-9  # slack for the float rounding of value * scale
 # ERS Lite periodic frame: 01 temperature i16 BE 0.1 °C, 02 humidity u8 %RH,
 # 07 supply voltage u16 BE mV
 _ERS_LITE = struct.Struct(">BhBBBH")
@@ -29,9 +28,9 @@ def encode_ers_lite(state: PhysicalState) -> tuple[int, bytes]:
 
 def expected_ers_lite(state: PhysicalState) -> list[Expected]:
     return [
-        Expected("temperature", state.temperature, 0.05 + _EPS),
-        Expected("relative_humidity", state.relative_humidity, 0.5 + _EPS),
-        Expected("battery_voltage", state.battery_voltage, 0.0005 + _EPS),
+        Expected("temperature", state.temperature, 0.05 + SLACK),
+        Expected("relative_humidity", state.relative_humidity, 0.5 + SLACK),
+        Expected("battery_voltage", state.battery_voltage, 0.0005 + SLACK),
     ]
 
 

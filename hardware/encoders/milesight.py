@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from hardware.encoders.common import Expected, ModelEncoder, clamp
+from hardware.encoders.common import SLACK, Expected, ModelEncoder, clamp
 from hardware.state import PhysicalState
 
 F_PORT = 85  # Milesight devices' default application port
@@ -32,14 +32,13 @@ def _humidity_pair(state: PhysicalState) -> bytes:
 
 # Half a field step, plus slack for the float rounding of value * scale (2.55 * 10 rounds to 26,
 # and 2.6 - 2.55 is a hair above 0.05 in binary floating point).
-_EPS = 1e-9
 
 
 def _climate_expected(state: PhysicalState) -> list[Expected]:
     return [
-        Expected("battery_level", state.battery_level, 0.5 + _EPS),
-        Expected("temperature", state.temperature, 0.05 + _EPS),
-        Expected("relative_humidity", state.relative_humidity, 0.25 + _EPS),
+        Expected("battery_level", state.battery_level, 0.5 + SLACK),
+        Expected("temperature", state.temperature, 0.05 + SLACK),
+        Expected("relative_humidity", state.relative_humidity, 0.25 + SLACK),
     ]
 
 
@@ -93,13 +92,13 @@ def encode_ct101(state: PhysicalState) -> tuple[int, bytes]:
 
 def expected_ct101(state: PhysicalState) -> list[Expected]:
     readings = [
-        Expected("charge_index", state.charge_index, 0.005 + _EPS),
-        Expected("current", state.current, 0.005 + _EPS),
+        Expected("charge_index", state.charge_index, 0.005 + SLACK),
+        Expected("current", state.current, 0.005 + SLACK),
     ]
     # -0.3 °C and -0.1 °C encode as 0xFFFD / 0xFFFF, the CT10x "over range" / "read failed"
     # sentinels: the device cannot report them, so decoding gives no temperature then.
     if _I16_LE.pack(round(clamp(state.temperature, -3276.8, 3276.7) * 10)) not in _CT_SENTINELS:
-        readings.append(Expected("temperature", state.temperature, 0.05 + _EPS))
+        readings.append(Expected("temperature", state.temperature, 0.05 + SLACK))
     return readings
 
 
