@@ -229,13 +229,36 @@ def _queries(
     }
 
 
-def _bench_mode(url: str, mode: StorageMode, scale: float) -> dict[str, Any]:
+def _measure_loaded(
+    conn: psycopg.Connection[Any], mode: StorageMode, fleet: list[tuple[str, str, str, str]]
+) -> dict[str, Any]:
+    """Queries only, on a database an earlier `keep` run loaded (after a migration that
+    changed the query functions, say): its year ends where the load's did."""
+    row = conn.execute("SELECT min(time), count(*) FROM measurements").fetchone()
+    if row is None or row[0] is None:
+        raise ValueError("the kept benchmark database is empty: run once with keep first")
+    devices = conn.execute("SELECT count(*) FROM devices").fetchone()
+    if devices is None or devices[0] != len(fleet):
+        raise ValueError(f"the kept benchmark database was loaded at another scale ({devices})")
+    conn.execute("ANALYZE")
+    return {
+        "mode": str(mode),
+        "devices": len(fleet),
+        "readings": row[1],
+        "reused": True,
+        "queries": _queries(conn, row[0] + timedelta(days=365), fleet),
+    }
+
+
+def _bench_mode(url: str, mode: StorageMode, scale: float, reuse: bool) -> dict[str, Any]:
     fleet = _fleet(scale)
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    start = now - timedelta(days=365)
     migrate(url, str(mode))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET TimeZone = 'UTC'")
+        if reuse:
+            return _measure_loaded(conn, mode, fleet)
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        start = now - timedelta(days=365)
         if mode is StorageMode.PLAIN:
             for table in ("uplinks", "measurements"):
                 conn.execute("SELECT icone_ensure_partitions(%s, %s, 14)", (table, start))
@@ -283,24 +306,25 @@ def _bench_mode(url: str, mode: StorageMode, scale: float) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _fresh_database(server_url: str, name: str) -> Iterator[str]:
+def _bench_database(server_url: str, name: str, keep: bool, reuse: bool) -> Iterator[str]:
+    """A fresh database (or, with `reuse`, the one a `keep` run left), dropped after the run
+    unless `keep`."""
     admin = make_conninfo(server_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    if not reuse:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(drop)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield make_conninfo(server_url, dbname=name)
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        if not keep:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(drop)
 
 
 def _bench_server(
-    server_url: str, scale: float, only: StorageMode | None = None
+    server_url: str, scale: float, only: StorageMode | None, keep: bool, reuse: bool
 ) -> list[dict[str, Any]]:
     with psycopg.connect(server_url) as conn:
         status = detect_timescale(conn)
@@ -313,9 +337,9 @@ def _bench_server(
         modes = [only]
     results = []
     for mode in modes:
-        with _fresh_database(server_url, f"icone_bench_{mode}") as url:
+        with _bench_database(server_url, f"icone_bench_{mode}", keep, reuse) as url:
             logger.info("storage benchmark", extra={"mode": str(mode), "scale": scale})
-            results.append(_bench_mode(url, mode, scale))
+            results.append(_bench_mode(url, mode, scale, reuse))
     return results
 
 
@@ -324,16 +348,24 @@ def run(
     json_path: Path | None = None,
     database_url: str | None = None,
     only: StorageMode | None = None,
+    keep: bool = False,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark on `database_url`'s server (plain mode, and TimescaleDB mode when the
-    server has it preloaded; `only` one of them), or on an embedded plain PostgreSQL."""
+    server has it preloaded; `only` one of them), or on an embedded plain PostgreSQL.
+
+    `keep` leaves the loaded databases (`icone_bench_plain`, `icone_bench_timescale`) on the
+    server; `reuse` skips the load and measures the queries on them again (a 35 M-reading
+    load takes half an hour; a query change should not)."""
     if not 0 < scale <= 1:
         raise ValueError("scale must be in (0, 1]")
     if database_url is not None:
-        results = _bench_server(database_url, scale, only)
+        results = _bench_server(database_url, scale, only, keep, reuse)
+    elif keep or reuse:
+        raise ValueError("keep and reuse need a server (ICONE_DATABASE_URL), not an embedded one")
     else:
         with tempfile.TemporaryDirectory() as state, embedded.postgres(Path(state)) as pg:
-            results = _bench_server(pg.url, scale, only)
+            results = _bench_server(pg.url, scale, only, False, False)
     report = {
         "scale": scale,
         "readings_per_device": READINGS_PER_DEVICE,

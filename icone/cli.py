@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -201,7 +202,15 @@ def cmd_bench_storage(settings: Settings, args: argparse.Namespace) -> int:
     from ingest_service.migrate import StorageMode
 
     only = None if args.mode == "both" else StorageMode(args.mode)
-    bench_storage.run(scale=args.scale, json_path=args.json, database_url=url, only=only)
+    report = bench_storage.run(
+        scale=args.scale,
+        json_path=args.json,
+        database_url=url,
+        only=only,
+        keep=args.keep,
+        reuse=args.reuse,
+    )
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -368,6 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("both", "plain", "timescale"),
         default="both",
         help="storage modes to run (TimescaleDB needs a server that has it preloaded)",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the loaded databases (icone_bench_<mode>) on ICONE_DATABASE_URL's server",
+    )
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="skip the load: migrate and query the databases a --keep run left",
     )
     p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
     p = bench_sub.add_parser(
