@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+# (sample name, sorted labels) -> value
+MetricTotals = Mapping[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @dataclass
@@ -50,6 +53,38 @@ class BridgeMetrics:
         self.queue_depth = Gauge(
             "icone_bridge_queue_depth", "Messages received and not yet made durable", registry=r
         )
+
+    # --- worker processes ------------------------------------------------------------
+    # A Processor in an ingest worker process counts into that process's own BridgeMetrics;
+    # the worker sends its totals with every batch and the bridge adds what changed to the
+    # registry it serves (prometheus_client's multiprocess mode would need a global registry
+    # and a shared directory for four counters).
+    def processor_totals(self) -> MetricTotals:
+        """Totals of the metrics a Processor updates, by (sample name, labels)."""
+        totals: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for metric in (self.processed, self.dead_letters, self.measurements, self.lag):
+            for family in metric.collect():
+                for sample in family.samples:
+                    if sample.name.endswith(("_total", "_seconds")):
+                        totals[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+        return totals
+
+    def add_processor_totals(self, before: MetricTotals, after: MetricTotals) -> None:
+        """Apply a worker's progress from `before` to `after` (its totals) to these metrics."""
+        counters = {
+            "icone_bridge_messages_processed_total": self.processed,
+            "icone_bridge_dead_letters_total": self.dead_letters,
+            "icone_bridge_measurements_total": self.measurements,
+        }
+        for (name, labels), value in after.items():
+            if name == "icone_bridge_lag_seconds":
+                self.lag.set(value)
+                continue
+            delta = value - before.get((name, labels), 0.0)
+            counter = counters.get(name)
+            if counter is None or delta <= 0:
+                continue
+            (counter.labels(**dict(labels)) if labels else counter).inc(delta)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> Callable[[], None]:
         """Expose /metrics over HTTP (a daemon thread); returns the function that stops it."""

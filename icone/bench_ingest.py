@@ -13,6 +13,7 @@ them), then start it and time until it is done:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -158,7 +159,7 @@ def _reset(database_url: str) -> None:
 
 
 def _child_env(
-    urls: tuple[str, str], client_id: str, state_dir: Path, group: str | None
+    urls: tuple[str, str], client_id: str, state_dir: Path, group: str | None, workers: int
 ) -> dict[str, str]:
     database_url, mqtt_url = urls
     env = {
@@ -168,14 +169,29 @@ def _child_env(
         "ICONE_BRIDGE__CLIENT_ID": client_id,
         "ICONE_STATE_DIR": str(state_dir),
         "ICONE_LOG_LEVEL": "WARNING",
+        "ICONE_BRIDGE__INGEST_WORKERS": str(workers),
     }
     if group:
         env["ICONE_BRIDGE__SHARE_GROUP"] = group
     return env
 
 
+def _tree_rss_mb(process: psutil.Process) -> float:
+    """RSS of a process and its children (ingest workers), MB."""
+    total = 0
+    for p in (process, *process.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total / 2**20
+
+
 def _run_ours(
-    urls: tuple[str, str], n: int, client_ids: list[str], state_dir: Path, group: str | None
+    urls: tuple[str, str],
+    n: int,
+    client_ids: list[str],
+    state_dir: Path,
+    group: str | None,
+    workers: int,
 ) -> Run:
     """Start one bridge process per client id; time from "go" to the n-th committed uplink.
 
@@ -190,7 +206,7 @@ def _run_ours(
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "icone.bench_ingest"],
-            env=_child_env(urls, cid, state_dir, group),
+            env=_child_env(urls, cid, state_dir, group, workers),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -216,7 +232,7 @@ def _run_ours(
         with psycopg.connect(database_url, autocommit=True) as conn:
             while True:
                 for i, w in enumerate(watched):
-                    peaks[i] = max(peaks[i], w.memory_info().rss / 2**20)
+                    peaks[i] = max(peaks[i], _tree_rss_mb(w))
                 row = conn.execute("SELECT count(*) FROM uplinks").fetchone()
                 if row and int(row[0]) >= n:
                     break
@@ -234,7 +250,8 @@ def _run_ours(
             proc.wait(120)
         for log in logs:
             log.close()
-    name = "ours (icone bridge)" if len(procs) == 1 else f"ours ({len(procs)} bridge processes)"
+    name = "ours (icone bridge" if len(procs) == 1 else f"ours ({len(procs)} bridge processes"
+    name += f", {workers} ingest workers)" if workers else ")"
     # Several processes: their peaks summed (an upper bound of the peak of the total).
     return Run(name, elapsed, n, rows=int(row[0]) if row else 0, peak_rss_mb=sum(peaks))
 
@@ -251,7 +268,7 @@ def _child() -> None:
     import signal
 
     from icone import logs
-    from icone.runtime import bridge_config, running_bridge
+    from icone.runtime import bridge_config, configured_bridge
     from icone.settings import Settings
 
     settings = Settings()
@@ -264,12 +281,7 @@ def _child() -> None:
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     sys.stdin.readline()
-    with running_bridge(
-        config,
-        settings.database_url.get_secret_value(),
-        settings.state_dir,
-        settings.bridge.spool_max_mb * 2**20,
-    ) as bridge:
+    with configured_bridge(settings, config, settings.database_url.get_secret_value()) as bridge:
         bridge.run_until(stop)
 
 
@@ -341,10 +353,12 @@ def run(
     out: TextIO | None = None,
     baseline_n: int | None = None,
     processes: int = 1,
+    ingest_workers: int = 0,
 ) -> dict[str, float]:
     """Run the three consumers on the same N (the baseline may use fewer: it is slow).
 
-    `processes` > 1 runs ours as that many bridge processes in one MQTT share group.
+    `processes` > 1 runs ours as that many bridge processes in one MQTT share group, each
+    with `ingest_workers` worker processes (peak RSS counts them).
     """
     out = out or sys.stdout
     migrate(database_url)
@@ -389,6 +403,7 @@ def run(
                 cids,
                 bridge_state,
                 f"bench-{tag}" if processes > 1 else None,
+                ingest_workers,
             ),
             sessions=processes,
         )
@@ -438,7 +453,9 @@ class _RegistryLookup:
         return self._models.get(dev_eui)
 
 
-def run_live_rss(state_dir: Path, n: int, devices: int = 2000, out: TextIO | None = None) -> Run:
+def run_live_rss(
+    state_dir: Path, n: int, devices: int = 2000, out: TextIO | None = None, workers: int = 0
+) -> Run:
     """Peak RSS of one bridge over N uplinks published while it runs (no broker backlog).
 
     For N = 1,000,000: Mosquitto queues a backlog for an offline session ever more slowly
@@ -459,7 +476,7 @@ def run_live_rss(state_dir: Path, n: int, devices: int = 2000, out: TextIO | Non
             target=_load, args=(BrokerAddress.from_url(mq.url), fleet, n, start), daemon=True
         )
         publisher.start()
-        result = _run_ours((pg.url, mq.url), n, [client_id], state_dir / "bridge", None)
+        result = _run_ours((pg.url, mq.url), n, [client_id], state_dir / "bridge", None, workers)
         publisher.join()
     out.write(
         f"live N={n}: {result.seconds:.1f} s, {result.per_s:,.0f} uplinks/s (publisher-bound), "
@@ -469,7 +486,7 @@ def run_live_rss(state_dir: Path, n: int, devices: int = 2000, out: TextIO | Non
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["live"]:  # python -m icone.bench_ingest live N STATE_DIR
-        run_live_rss(Path(sys.argv[3]), int(sys.argv[2]))
+    if sys.argv[1:2] == ["live"]:  # python -m icone.bench_ingest live N STATE_DIR [WORKERS]
+        run_live_rss(Path(sys.argv[3]), int(sys.argv[2]), workers=int((sys.argv[4:] or ["0"])[0]))
     else:
         _child()

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
@@ -31,6 +32,7 @@ from ingest_service.rollups import refresh_rollups
 logger = logging.getLogger(__name__)
 
 READINGS_PER_DEVICE = 365 * 96
+PARIS = ZoneInfo("Europe/Paris")
 RUNS = 50
 
 # Device mix of every site (DEVICES_PER_SITE = 20): 8 electricity meters, 6 water meters, 6
@@ -201,24 +203,16 @@ def _queries(
             (room, now - timedelta(days=30)),
         ).fetchall()
 
+    # the last night whose 01:00-05:00 Paris window has ended by `now`
+    local_now = now.astimezone(PARIS)
+    last_night = local_now.date() - timedelta(days=0 if local_now.hour >= 5 else 1)
+
     def night_flow() -> object:
         # domain.md §4.2 rule 2: lowest hourly flow between 01:00 and 05:00 local time above a
-        # threshold on 2 consecutive nights
+        # threshold on 2 consecutive nights (icone_night_flow, migration 0003)
         return conn.execute(
-            """
-            WITH h AS (
-                SELECT dev_eui, bucket, consumption FROM icone_consumption(%s, %s, 'hour', NULL,
-                    'water_volume_index')
-                WHERE extract(hour FROM bucket AT TIME ZONE 'Europe/Paris') BETWEEN 1 AND 4
-            ), nights AS (
-                SELECT dev_eui, (bucket AT TIME ZONE 'Europe/Paris')::date AS night,
-                       min(consumption) AS mnf
-                FROM h GROUP BY 1, 2
-            )
-            SELECT dev_eui FROM nights GROUP BY dev_eui
-            HAVING count(*) FILTER (WHERE mnf > 0.001) >= 2
-            """,
-            (now - timedelta(days=2), now),
+            "SELECT dev_eui FROM icone_night_flow_high(%s, 0.001, 2, NULL, %s)",
+            (last_night, WATER),
         ).fetchall()
 
     return {

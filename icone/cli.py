@@ -76,7 +76,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
-    from icone.runtime import bridge_config, running_bridge, running_maintenance, services
+    from icone.runtime import bridge_config, configured_bridge, running_maintenance, services
     from ingest_service.migrate import migrate
 
     if args.protobuf:
@@ -92,10 +92,7 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
                 stack.enter_context(running_maintenance(urls.database_url, policy, interval))
             if args.processes > 1:
                 return _run_bridge_processes(settings, args, urls.database_url, urls.mqtt_url, stop)
-            spool_bytes = settings.bridge.spool_max_mb * 2**20
-            bridge = stack.enter_context(
-                running_bridge(config, urls.database_url, settings.state_dir, spool_bytes)
-            )
+            bridge = stack.enter_context(configured_bridge(settings, config, urls.database_url))
             bridge.run_until(stop)
     return 0
 
@@ -250,6 +247,11 @@ def cmd_bench_ingest(settings: Settings, args: argparse.Namespace) -> int:
             json_path=args.json,
             baseline_n=args.baseline_n,
             processes=args.processes,
+            ingest_workers=(
+                settings.bridge.ingest_workers
+                if args.ingest_workers is None
+                else args.ingest_workers
+            ),
         )
     return 0
 
@@ -398,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=200_000, help="uplinks per consumer")
     p.add_argument("--devices", type=int, default=2000, help="virtual devices")
     p.add_argument("--processes", type=int, default=1, help="run ours as N bridge processes")
+    p.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=None,
+        help="ingest worker processes of ours (default: ICONE_BRIDGE__INGEST_WORKERS)",
+    )
     p.add_argument(
         "--baseline-n", type=int, default=None, help="uplinks for the (slow) baseline; default: N"
     )

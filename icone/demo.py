@@ -21,8 +21,8 @@ from hardware.catalogue import load_catalogue
 from hardware.fleet import SITES, VirtualDevice, build_fleet
 from icone.runtime import (
     bridge_config,
+    configured_bridge,
     running_api,
-    running_bridge,
     running_maintenance,
     services,
 )
@@ -112,7 +112,7 @@ def run_demo(
         password = broker.password.get_secret_value() if broker.password else None
         config = bridge_config(settings, urls.mqtt_url)
         with (
-            running_bridge(config, urls.database_url, settings.state_dir),
+            configured_bridge(settings, config, urls.database_url),
             running_maintenance(urls.database_url, settings.retention.policy(), 60.0),
             running_api(urls.database_url, settings.api.host, settings.api.port),
         ):

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.pipeline import Processor
 from gateway_bridge.subscriber import Bridge
 from icone import embedded
+from icone import ingest_workers as ingest_workers_module
 from icone.settings import Settings
 from ingest_service.enrich import Enricher
 from ingest_service.errors import IngestError
@@ -28,6 +30,7 @@ from ingest_service.registry import DeviceModels
 from ingest_service.retention import RetentionPolicy
 from ingest_service.service import IngestService
 from ingest_service.spool import Spool
+from ingest_service.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +91,19 @@ def bridge_config(
 
 @contextlib.contextmanager
 def running_bridge(
-    config: BridgeConfig, database_url: str, state_dir: Path, spool_max_bytes: int = 512 * 2**20
+    config: BridgeConfig,
+    database_url: str,
+    state_dir: Path,
+    spool_max_bytes: int = 512 * 2**20,
+    ingest_workers: int = 0,
+    log_setup: tuple[str, bool] = ("INFO", False),
 ) -> Iterator[Bridge]:
     """A started bridge feeding the ingest service; both stopped (drained) on exit.
 
     Messages go MQTT -> spool (fsync) -> acknowledgement; the ingest service drains the spool
     into PostgreSQL. Each bridge (client id) has its own spool under the state directory.
+    `ingest_workers` > 0: the spool is drained by that many worker processes (parse, decode
+    and COPY off this process's GIL), logging with `log_setup` (level, JSON).
     """
     pool: ConnectionPool[Any] = ConnectionPool(
         database_url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection
@@ -106,7 +116,13 @@ def running_bridge(
         models = DeviceModels(pool)
         processor = Processor(config, models.lookup, metrics)
         spool = Spool(state_dir / "spool" / config.client_id, max_bytes=spool_max_bytes)
-        service = IngestService(pool, spool, processor, enrich=Enricher(pool))
+        workers = None
+        if ingest_workers > 0:
+            factory = partial(ingest_workers_module.build, config, database_url, *log_setup)
+            workers = WorkerPool(factory, ingest_workers, metrics.add_processor_totals)
+            pids = workers.start()
+            logger.info("ingest workers started", extra={"pids": pids})
+        service = IngestService(pool, spool, processor, enrich=Enricher(pool), workers=workers)
         service.start()
         try:
             bridge = Bridge(config, service, metrics)
@@ -117,11 +133,27 @@ def running_bridge(
                 bridge.stop()
         finally:
             service.stop()
+            if workers is not None:
+                workers.close()
             spool.close()
     finally:
         if stop_metrics is not None:
             stop_metrics()
         pool.close()
+
+
+def configured_bridge(
+    settings: Settings, config: BridgeConfig, database_url: str
+) -> contextlib.AbstractContextManager[Bridge]:
+    """`running_bridge` with the spool bound, ingest workers and logging of `settings`."""
+    return running_bridge(
+        config,
+        database_url,
+        settings.state_dir,
+        settings.bridge.spool_max_mb * 2**20,
+        settings.bridge.ingest_workers,
+        (settings.log_level, settings.log_json),
+    )
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -28,11 +28,15 @@ from ingest_service.records import Batch, InboundMessage
 from ingest_service.spool import Position, Spool, SpoolFull
 from ingest_service.writer import WriteCounts, write_batch
 
+if TYPE_CHECKING:
+    from ingest_service.workers import WorkerPool
+
 logger = logging.getLogger(__name__)
 
 
 Process = Callable[[InboundMessage], Batch]
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class IngestClosed(IngestError):
@@ -81,6 +85,9 @@ def add_counts(a: WriteCounts, b: WriteCounts) -> WriteCounts:
 
 def is_retriable(exc: BaseException) -> bool:
     """Connection or server-side trouble (retry the same rows later) vs bad content."""
+    retriable = getattr(exc, "retriable", None)  # said by the raiser (ingest workers)
+    if isinstance(retriable, bool):
+        return retriable
     cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ else exc
     if isinstance(cause, psycopg.errors.ProgramLimitExceeded):
         return False  # class 54 is an OperationalError, but caused by the row (too big)
@@ -210,7 +217,7 @@ class BatchWriter:
 class _Job:
     position: Position  # commit this once the batch is stored
     messages: int
-    outcomes: list[MessageOutcome]
+    store: Callable[[], WriteResult]  # stores the batch; called again to retry
 
 
 @dataclass(slots=True)
@@ -257,8 +264,12 @@ class IngestService:
         max_delay_s: float = 5.0,
         enrich: Enricher | None = None,
         connect_timeout_s: float = 5.0,
+        workers: WorkerPool | None = None,
     ) -> None:
+        """`workers`: process and store batches in those processes (the pool is the
+        caller's to close, after `stop`); else in this process's threads."""
         self._spool = spool
+        self._workers = workers
         self._writer = BatchWriter(pool, process, enrich, connect_timeout_s=connect_timeout_s)
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
@@ -361,18 +372,44 @@ class IngestService:
             )
 
     # --- drainer -----------------------------------------------------------------------
-    def _collect(self) -> list[tuple[Position, InboundMessage]]:
-        """A batch: `batch_size` records, or what came within `flush_interval_s` of the first."""
-        items = self._spool.read(self._batch_size)
+    def _collect(
+        self, read: Callable[[int], list[tuple[Position, _R]]], size: Callable[[_R], int]
+    ) -> list[tuple[Position, _R]]:
+        """A batch: `batch_size` records, or what came within `flush_interval_s` of the first.
+        `read` is the spool's `read` (messages) or `read_spans`; `size` counts an item's."""
+        items = read(self._batch_size)
         if not items:
             return items
         deadline = time.monotonic() + self._flush_interval_s
-        while len(items) < self._batch_size and not self._closed.is_set():
+        count = sum(size(item) for _, item in items)
+        while count < self._batch_size and not self._closed.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._spool.wait(remaining):
                 break
-            items.extend(self._spool.read(self._batch_size - len(items)))
+            more = read(self._batch_size - count)
+            count += sum(size(item) for _, item in more)
+            items.extend(more)
         return items
+
+    def _next_job(self) -> _Job | None:
+        """The next batch, read from the spool and handed to a worker process or turned into
+        rows here (retried while the registry is unreachable); None if nothing came."""
+        if self._workers is not None:
+            spans = self._collect(self._spool.read_spans, lambda span: span.records)
+            if not spans:
+                return None
+            with self._lock:
+                self._counters.in_flight.append(spans[0][1].first_received_at)
+            later = self._workers.later([span for _, span in spans])
+            return _Job(spans[-1][0], sum(span.records for _, span in spans), later)
+        items = self._collect(self._spool.read, lambda _: 1)
+        if not items:
+            return None
+        with self._lock:
+            self._counters.in_flight.append(items[0][1].received_at)
+        messages = [m for _, m in items]
+        outcomes = self._retrying(partial(self._writer.prepare, messages))
+        return _Job(items[-1][0], len(items), partial(self._writer.store, outcomes))
 
     def _put(self, job: _Job | None) -> bool:
         while not self._abandon.is_set():
@@ -389,19 +426,14 @@ class IngestService:
             while not (self._closed.is_set() and self._spool.unread == 0):
                 if self._abandon.is_set():
                     return
-                items = self._collect()
-                if not items:
-                    self._spool.wait(0.2)
-                    continue
-                with self._lock:
-                    self._counters.in_flight.append(items[0][1].received_at)
-                messages = [m for _, m in items]
                 try:
-                    # Retried only while the registry is unreachable (the model lookup).
-                    outcomes = self._retrying(partial(self._writer.prepare, messages))
+                    job = self._next_job()
                 except _Abandoned:
                     return
-                if not self._put(_Job(items[-1][0], len(items), outcomes)):
+                if job is None:
+                    self._spool.wait(0.2)
+                    continue
+                if not self._put(job):
                     return
         finally:
             self._put(None)  # tells the writer nothing more comes
@@ -419,7 +451,7 @@ class IngestService:
                 return
             while True:
                 try:
-                    result = self._retrying(partial(self._writer.store, job.outcomes))
+                    result = self._retrying(job.store)
                     break
                 except _Abandoned:
                     logger.warning(

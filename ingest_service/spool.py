@@ -27,7 +27,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,6 +78,19 @@ class RecoveryReport:
     segment: Path
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Consecutive complete records of one segment, by place: what a worker process reads
+    (`read_span`) without the records crossing a pipe. The segment is not removed before
+    `end` is committed, so the span stays readable until then."""
+
+    path: Path
+    start: int
+    end: int
+    records: int
+    first_received_at: datetime  # the oldest record's receive time (lag statistics)
+
+
 @dataclass(slots=True)
 class _Segment:
     seq: int
@@ -94,6 +107,36 @@ def encode_record(message: InboundMessage) -> bytes:
 def _decode_body(body: bytes) -> InboundMessage:
     topic, payload, micros = cbor2.loads(body)
     return InboundMessage(str(topic), bytes(payload), _EPOCH + micros * _MICROSECOND)
+
+
+def _bodies(data: bytes, wanted: int) -> Iterator[tuple[int, bytes]]:
+    """(end offset, body) of up to `wanted` whole records at the start of `data`; raises on a
+    checksum mismatch (records below the durable size were fsync'ed whole)."""
+    pos = 0
+    while wanted > 0 and pos + _HEADER.size <= len(data):
+        length, crc = _HEADER.unpack_from(data, pos)
+        end = pos + _HEADER.size + length
+        if end > len(data):
+            return  # continues in the next chunk
+        body = data[pos + _HEADER.size : end]
+        if zlib.crc32(body) != crc:
+            raise SpoolError(f"spool record at byte {pos} of the chunk fails its checksum")
+        yield end, body
+        pos, wanted = end, wanted - 1
+
+
+def read_span(span: Span) -> list[InboundMessage]:
+    """The messages of `span` (in a worker process: no Spool object needed)."""
+    try:
+        with span.path.open("rb") as handle:
+            handle.seek(span.start)
+            data = handle.read(span.end - span.start)
+    except OSError as exc:
+        raise SpoolError(f"cannot read spool span {span.path.name}:{span.start}: {exc}") from exc
+    messages = [_decode_body(body) for _, body in _bodies(data, span.records)]
+    if len(messages) != span.records:
+        raise SpoolError(f"spool span {span.path.name}:{span.start} is shorter than recorded")
+    return messages
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -304,7 +347,38 @@ class Spool:
         starts again at the committed cursor.
         """
         out: list[tuple[Position, InboundMessage]] = []
-        while len(out) < max_records:
+        for segment, start, bodies in self._read_bodies(max_records):
+            ordinal = start.ordinal
+            for end, body in bodies:
+                ordinal += 1
+                out.append((Position(segment.seq, end, ordinal), _decode_body(body)))
+        return out
+
+    def read_spans(self, max_records: int) -> list[tuple[Position, Span]]:
+        """Like `read`, but the records stay on disk: spans (one per segment) and the position
+        after each, for a worker process to `read_span`."""
+        out: list[tuple[Position, Span]] = []
+        for segment, start, bodies in self._read_bodies(max_records):
+            if bodies:
+                end = bodies[-1][0]
+                span = Span(
+                    segment.path,
+                    start.offset,
+                    end,
+                    len(bodies),
+                    _decode_body(bodies[0][1]).received_at,
+                )
+                out.append((Position(segment.seq, end, start.ordinal + len(bodies)), span))
+        return out
+
+    def _read_bodies(
+        self, max_records: int
+    ) -> list[tuple[_Segment, Position, list[tuple[int, bytes]]]]:
+        """Up to `max_records` record bodies after the read position, per segment: (segment,
+        position before its first record, [(end offset, body)]); advances the read position."""
+        out: list[tuple[_Segment, Position, list[tuple[int, bytes]]]] = []
+        wanted = max_records
+        while wanted > 0:
             with self._lock:
                 pos = self._read_pos
                 segment = self._segments.get(pos.segment)
@@ -317,45 +391,32 @@ class Spool:
                     self._read_pos = Position(min(later), 0, pos.ordinal)
                     continue
                 limit = segment.size
-            before = len(out)
-            offset = self._read_from(segment, pos, limit, max_records - before, out)
+            bodies = self._read_from(segment, pos.offset, limit, wanted)
+            if not bodies:  # below the durable size records are whole: cannot happen
+                raise SpoolError(f"{segment.path.name} from {pos.offset}: no whole record")
+            out.append((segment, pos, bodies))
+            wanted -= len(bodies)
             with self._lock:
-                self._read_pos = Position(pos.segment, offset, pos.ordinal + len(out) - before)
-        with self._lock:
-            self._unread -= len(out)
+                offset = bodies[-1][0] if bodies else pos.offset
+                self._read_pos = Position(pos.segment, offset, pos.ordinal + len(bodies))
+                self._unread -= len(bodies)
         return out
 
     def _read_from(
-        self,
-        segment: _Segment,
-        start: Position,
-        limit: int,
-        wanted: int,
-        out: list[tuple[Position, InboundMessage]],
-    ) -> int:
-        """Decode up to `wanted` records of `segment` from `start` (< limit); new offset."""
-        offset = start.offset
+        self, segment: _Segment, offset: int, limit: int, wanted: int
+    ) -> list[tuple[int, bytes]]:
+        """Up to `wanted` record bodies of `segment` from `offset` (< limit), each with the
+        offset just after it."""
         with segment.path.open("rb") as handle:
             handle.seek(offset)
             data = handle.read(min(limit - offset, _READ_CHUNK))
             length = _HEADER.unpack_from(data)[0] if len(data) >= _HEADER.size else 0
             if _HEADER.size + length > len(data):  # one record larger than the chunk
                 data += handle.read(_HEADER.size + length - len(data))
-        pos, ordinal = 0, start.ordinal
-        while wanted > 0 and pos + _HEADER.size <= len(data):
-            length, crc = _HEADER.unpack_from(data, pos)
-            end = pos + _HEADER.size + length
-            if end > len(data):
-                break  # continues in the next chunk
-            body = data[pos + _HEADER.size : end]
-            if zlib.crc32(body) != crc:
-                raise SpoolError(
-                    f"spool record at {segment.path.name}:{offset + pos} fails its checksum"
-                )
-            ordinal += 1
-            out.append((Position(segment.seq, offset + end, ordinal), _decode_body(body)))
-            pos, wanted = end, wanted - 1
-        return offset + pos
+        try:
+            return [(offset + end, body) for end, body in _bodies(data, wanted)]
+        except SpoolError as exc:
+            raise SpoolError(f"{segment.path.name} from {offset}: {exc}") from exc
 
     def rewind(self) -> None:
         """Read again from the committed cursor (records read but not committed)."""

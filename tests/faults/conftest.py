@@ -74,7 +74,7 @@ def own_broker(broker_home: tuple[Path, int]) -> Iterator[embedded.RunningServic
         yield service
 
 
-BridgeFactory = Callable[[str, str], BridgeProcess]
+BridgeFactory = Callable[..., BridgeProcess]
 
 
 @pytest.fixture
@@ -83,11 +83,16 @@ def bridge_process(tmp_path: Path) -> Iterator[BridgeFactory]:
     session created for it; killed at the end of the test if still running."""
     made: list[BridgeProcess] = []
 
-    def make(database_url: str, mqtt_url: str) -> BridgeProcess:
+    def make(database_url: str, mqtt_url: str, ingest_workers: int = 0) -> BridgeProcess:
         client_id = f"fault-bridge-{len(made)}"
         create_session(mqtt_url, client_id)
         process = BridgeProcess(
-            database_url, mqtt_url, tmp_path / "bridge-state", client_id, tmp_path / "bridge.log"
+            database_url,
+            mqtt_url,
+            tmp_path / "bridge-state",
+            client_id,
+            tmp_path / "bridge.log",
+            ingest_workers,
         )
         made.append(process)
         return process

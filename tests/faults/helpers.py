@@ -85,7 +85,13 @@ class BridgeProcess:
     the same persistent MQTT session and recovers the same spool."""
 
     def __init__(
-        self, database_url: str, mqtt_url: str, state_dir: Path, client_id: str, log: Path
+        self,
+        database_url: str,
+        mqtt_url: str,
+        state_dir: Path,
+        client_id: str,
+        log: Path,
+        ingest_workers: int = 0,
     ) -> None:
         self.state_dir = state_dir
         self.client_id = client_id
@@ -98,6 +104,7 @@ class BridgeProcess:
             "ICONE_BRIDGE__CLIENT_ID": client_id,
             "ICONE_LOG_LEVEL": "WARNING",
             "ICONE_LOG_JSON": "false",
+            "ICONE_BRIDGE__INGEST_WORKERS": str(ingest_workers),
         }
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -116,6 +123,11 @@ class BridgeProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

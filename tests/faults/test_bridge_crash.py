@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import psutil
+import pytest
+
 from icone.embedded import RunningService
 from ingest_service.records import InboundMessage
 from ingest_service.spool import encode_record
@@ -33,21 +36,30 @@ def _assert_exactly_once(database: str, stream: Stream, n: int) -> None:
     assert count(database, "SELECT count(*) FROM dead_letters") == 0
 
 
+@pytest.mark.parametrize("ingest_workers", [0, 2], ids=["threads", "2-workers"])
 def test_kill_9_mid_stream_then_restart_stores_every_uplink_exactly_once(
     fleet_database: str,
     own_broker: RunningService,
     stream: Stream,
     bridge_process: BridgeFactory,
+    ingest_workers: int,
 ) -> None:
     database, n = fleet_database, STREAM_SIZE
-    bridge = bridge_process(database, own_broker.url)
+    bridge = bridge_process(database, own_broker.url, ingest_workers)
     publisher = Publisher(own_broker.url)
     publisher.start(stream.messages, range(n))  # the stream flows throughout
     bridge.start()
     wait_until(lambda: uplinks(database) >= n // 3, "a third of the stream stored", 120, bridge)
+    # the workers, and multiprocessing's resource tracker when there are workers
+    children = psutil.Process(bridge.pid).children(recursive=True)
+    workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+    assert len(workers) == ingest_workers
     assert bridge.kill() == -9
     at_kill = uplinks(database)
     assert 0 < at_kill < n, "the kill must land in the middle of the stream"
+    # Orphaned workers would keep writing and holding connections: they leave with it.
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"ingest workers outlived the killed bridge: {alive}"
 
     bridge.start()  # same client id (session), same state dir (spool)
     assert len(publisher.join()) == n  # the broker accepted all of it
