@@ -15,13 +15,15 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from gateway_bridge.config import BridgeConfig, BrokerAddress
+from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.pipeline import Processor
 from hardware.chirpstack_events import encode_event, topic_for, uplink_event
 from hardware.encoders import ENCODERS
 from hardware.state import PhysicalState
 from ingest_service.records import Batch, InboundMessage
-from ingest_service.service import IngestService
+from ingest_service.service import BatchWriter, IngestService
 from ingest_service.spool import Spool
+from ingest_service.workers import WorkerParts
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 CONFIG = BridgeConfig(broker=BrokerAddress.from_url("mqtt://127.0.0.1:1883"))
@@ -113,3 +115,26 @@ def running_service(
             yield service
         finally:
             service.stop(timeout=30)
+
+
+POISON_DEVICE = 4242
+
+
+def poisoning(message: InboundMessage) -> Batch:
+    """The real pipeline, but one device's uplink carries an f_port out of integer range."""
+    batch = process(message)
+    batch.uplinks = [
+        u._replace(f_port=2**40) if u.dev_eui == dev_eui(POISON_DEVICE) else u
+        for u in batch.uplinks
+    ]
+    return batch
+
+
+def worker_parts(database_url: str, poison: bool = False) -> WorkerParts:
+    """An ingest worker's parts for the tests (runs in the spawned worker): the real pipeline
+    (or `poisoning`) writing over a pool of that process, with metrics it reports."""
+    pool: ConnectionPool[Any] = ConnectionPool(database_url, min_size=1, max_size=2, open=True)
+    metrics = BridgeMetrics()
+    processor = Processor(CONFIG, _none, metrics)
+    writer = BatchWriter(pool, poisoning if poison else processor)
+    return WorkerParts(writer, metrics.processor_totals)

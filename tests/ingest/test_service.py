@@ -9,21 +9,21 @@ import pytest
 from psycopg_pool import PoolTimeout
 
 from ingest_service.errors import StorageError
-from ingest_service.records import Batch, InboundMessage
+from ingest_service.records import InboundMessage
 from ingest_service.service import IngestClosed, IngestService, is_retriable
 from ingest_service.spool import Spool
 from tests.ingest.helpers import (
+    POISON_DEVICE,
     count,
     dev_eui,
     malformed,
+    poisoning,
     pool_for,
     process,
     running_service,
     uplink,
     wait_for,
 )
-
-POISON_DEVICE = 4242
 
 
 def _drained(service: IngestService, n: int) -> bool:
@@ -52,23 +52,13 @@ def test_every_message_stored_exactly_once_duplicates_included(
     assert stats.database_up
 
 
-def _poisoning(message: InboundMessage) -> Batch:
-    """The real pipeline, but one device's uplink carries an f_port out of integer range."""
-    batch = process(message)
-    batch.uplinks = [
-        u._replace(f_port=2**40) if u.dev_eui == dev_eui(POISON_DEVICE) else u
-        for u in batch.uplinks
-    ]
-    return batch
-
-
 def test_poison_message_is_bisected_out_and_the_rest_commits(database: str, tmp_path: Path) -> None:
     stream = [uplink(i) for i in range(64)]
     poison = uplink(1000, device=POISON_DEVICE)
     stream.insert(37, poison)
     with (
         pool_for(database) as pool,
-        running_service(pool, tmp_path, process=_poisoning, batch_size=100) as service,
+        running_service(pool, tmp_path, process=poisoning, batch_size=100) as service,
     ):
         service.accept(stream)
         wait_for(lambda: _drained(service, 65), what="65 messages committed")
