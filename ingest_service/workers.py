@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -116,6 +116,13 @@ def _store(spans: list[Span]) -> _Outcome:
     return _Outcome(os.getpid(), totals(), result.counts, result.bisections)
 
 
+@dataclass(frozen=True, slots=True)
+class _Submitted:
+    executor: ProcessPoolExecutor  # the one it went to: replaced only once when it breaks
+    future: Future[_Outcome] | None
+    refused: BaseException | None = None  # why submission failed (future is None)
+
+
 class WorkerPool:
     """`workers` spawned processes that store spool spans; a dead one is replaced."""
 
@@ -133,6 +140,8 @@ class WorkerPool:
         self._last: dict[int, Totals] = {}  # per worker pid: the totals already applied
         # spawn, not fork: the bridge has threads (paho, drainer) and open sockets
         self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()  # the executor is replaced by the writer thread
+        self._closed = False
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -155,33 +164,37 @@ class WorkerPool:
     def later(self, spans: list[Span]) -> Callable[[], WriteResult]:
         """Submit `spans` now; the returned function waits for their result (raising
         WorkerFailed), and on later calls stores them again (the ingest service's retry)."""
-        future = self._submit(spans)
+        submitted: _Submitted | None = self._submit(spans)
 
         def result() -> WriteResult:
-            nonlocal future
-            current, future = future, None
+            nonlocal submitted
+            current, submitted = submitted, None
             return self._result(current if current is not None else self._submit(spans))
 
         return result
 
-    def _submit(self, spans: list[Span]) -> Future[_Outcome] | None:
+    def _submit(self, spans: list[Span]) -> _Submitted:
+        executor = self._executor
         try:
-            return self._executor.submit(_store, spans)
-        except BrokenProcessPool:
-            return None  # reported by _result, which replaces the executor
+            return _Submitted(executor, executor.submit(_store, spans))
+        except (BrokenProcessPool, RuntimeError) as exc:  # broken, or shut down by close()
+            return _Submitted(executor, None, exc)
 
-    def _result(self, future: Future[_Outcome] | None) -> WriteResult:
+    def _result(self, submitted: _Submitted) -> WriteResult:
         try:
-            if future is None:
-                raise BrokenProcessPool("the worker pool was broken at submission")
-            outcome = future.result()
-        except BrokenProcessPool as exc:
-            # A worker died (killed, out of memory): every batch in flight fails and is
-            # retried by the ingest service, in order, on new workers.
-            logger.error("an ingest worker process died; starting new ones: %s", exc)
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
-            raise WorkerFailed(f"ingest worker died: {exc}", retriable=True) from exc
+            if submitted.future is None:
+                raise BrokenProcessPool(f"not submitted: {submitted.refused!r}")
+            outcome = submitted.future.result()
+        except (BrokenProcessPool, CancelledError) as exc:
+            # A worker died (killed, out of memory): every batch in flight on that executor
+            # fails and is retried by the ingest service, in order, on a new one (made once,
+            # by the first batch to see the old one broken).
+            with self._lock:
+                if submitted.executor is self._executor and not self._closed:
+                    logger.error("an ingest worker process died; starting new ones: %s", exc)
+                    self._executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = self._new_executor()
+            raise WorkerFailed(f"ingest worker lost: {exc!r}", retriable=True) from exc
         if self._on_totals is not None:
             self._on_totals(self._last.get(outcome.pid, {}), outcome.totals)
         self._last[outcome.pid] = outcome.totals
@@ -191,4 +204,7 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop the workers after the batch each is writing (the rest stays spooled)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            executor = self._executor
+        executor.shutdown(wait=True, cancel_futures=True)
