@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -44,6 +45,7 @@ from icone.demo import register_fleet
 from ingest_service.migrate import migrate
 from ingest_service.records import InboundMessage
 
+logger = logging.getLogger(__name__)
 TOPIC = "application/+/device/+/event/+"
 
 
@@ -93,6 +95,22 @@ def _create_session(broker: BrokerAddress, client_id: str, topic: str = TOPIC) -
         raise RuntimeError("subscription not acknowledged")
     client.disconnect()
     client.loop_stop()
+
+
+def _drop_session(broker: BrokerAddress, client_id: str) -> None:
+    """End a bench session and whatever it still queues (a run stopped half-way would leave
+    up to N messages in the broker's persistence file, which Mosquitto rewrites whole at
+    every autosave: later runs then queue ever more slowly)."""
+    client = _session_client(broker, client_id)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 0
+    try:
+        client.connect(broker.host, broker.port, clean_start=True, properties=props)
+        client.loop_start()
+        client.disconnect()
+        client.loop_stop()
+    except OSError as exc:
+        logger.warning("bench session %s not removed: %s", client_id, exc)
 
 
 def _load(broker: BrokerAddress, fleet: list[VirtualDevice], n: int, start: datetime) -> float:
@@ -170,6 +188,7 @@ def _child_env(
         "ICONE_STATE_DIR": str(state_dir),
         "ICONE_LOG_LEVEL": "WARNING",
         "ICONE_BRIDGE__INGEST_WORKERS": str(workers),
+        "ICONE_BRIDGE__SESSION_EXPIRY_S": "3600",
     }
     if group:
         env["ICONE_BRIDGE__SHARE_GROUP"] = group
@@ -379,10 +398,15 @@ def run(
         _reset(database_url)
         for client_id in client_ids:
             _create_session(broker, client_id, topic)
-        load_s = _load(broker, build_fleet(load_catalogue(), devices, start=start), count, start)
-        out.write(f"  {name}: {count} events queued in {load_s:.1f} s; consuming...\n")
-        out.flush()
-        result = runner(client_ids)
+        try:
+            fleet = build_fleet(load_catalogue(), devices, start=start)
+            load_s = _load(broker, fleet, count, start)
+            out.write(f"  {name}: {count} events queued in {load_s:.1f} s; consuming...\n")
+            out.flush()
+            result = runner(client_ids)
+        finally:
+            for client_id in client_ids:
+                _drop_session(broker, client_id)
         out.write(
             f"  {name}: {result.messages} in {result.seconds:.1f} s = {result.per_s:,.0f}/s\n"
         )
