@@ -28,6 +28,11 @@ logger = logging.getLogger("icone")
 
 EXIT_USAGE = 2  # bad configuration or arguments
 EXIT_UNAVAILABLE = 3  # a service (broker, database) cannot be reached
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM outside the long-running commands
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop_on_signals() -> threading.Event:
@@ -423,6 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     logs.configure(settings.log_level, settings.log_json)
     func: Command = args.func
+    # SIGTERM unwinds like Ctrl-C, so that the embedded PostgreSQL and Mosquitto a command
+    # started are stopped (a bare SIGTERM left them running); the long-running commands
+    # replace this with their graceful stop (_stop_on_signals).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         load_catalogue(settings.catalogue_dir)  # an invalid sheet stops start-up, naming it
         return func(settings, args)
@@ -433,6 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CatalogueError as exc:
         logger.error("invalid device catalogue: %s", exc)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        logger.warning("interrupted")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
