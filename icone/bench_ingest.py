@@ -35,6 +35,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from psycopg.conninfo import conninfo_to_dict
 
 from gateway_bridge.config import BridgeConfig, BrokerAddress
 from gateway_bridge.pipeline import Processor
@@ -56,10 +57,65 @@ class Run:
     messages: int
     rows: int = 0
     peak_rss_mb: float | None = None
+    cpu_s: dict[str, float] | None = None  # CPU seconds used during the stage, by part
 
     @property
     def per_s(self) -> float:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+class CpuMeter:
+    """CPU time used during a timed stage by the consumer (this process and its children:
+    the bridge child and its ingest workers), the broker and the database server (each found
+    by the port it listens on, with its children). CPU seconds, whichever core they ran on:
+    per uplink, what the parts cost on the cores they share."""
+
+    def __init__(self, database_url: str, mqtt_url: str) -> None:
+        self._ports = {
+            "broker": BrokerAddress.from_url(mqtt_url).port,
+            "database": int(conninfo_to_dict(database_url).get("port") or 5432),
+        }
+        self._start: dict[tuple[str, int], float] = {}
+
+    def _groups(self) -> dict[str, list[psutil.Process]]:
+        listening = {
+            c.laddr[1]: c.pid
+            for c in psutil.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.pid and c.laddr
+        }
+        groups: dict[str, list[psutil.Process]] = {}
+        servers: set[int] = set()
+        for name, port in self._ports.items():
+            pid = listening.get(port)
+            procs = []
+            if pid is not None:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    server = psutil.Process(pid)
+                    procs = [server, *server.children(recursive=True)]
+            groups[name] = procs
+            servers.update(p.pid for p in procs)
+        me = psutil.Process()
+        groups["consumer"] = [p for p in (me, *me.children(recursive=True)) if p.pid not in servers]
+        return groups
+
+    def _snapshot(self) -> dict[tuple[str, int], float]:
+        times = {}
+        for name, procs in self._groups().items():
+            for p in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    t = p.cpu_times()
+                    times[name, p.pid] = t.user + t.system
+        return times
+
+    def start(self) -> None:
+        self._start = self._snapshot()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per part since `start` (processes started since count from zero)."""
+        used = dict.fromkeys(("consumer", "broker", "database"), 0.0)
+        for (name, pid), seconds in self._snapshot().items():
+            used[name] += seconds - self._start.get((name, pid), 0.0)
+        return used
 
 
 def _session_client(broker: BrokerAddress, client_id: str) -> mqtt.Client:
@@ -130,9 +186,14 @@ def _load(broker: BrokerAddress, fleet: list[VirtualDevice], n: int, start: date
 
 
 def _drain(
-    broker: BrokerAddress, client_id: str, n: int, handle: Callable[[mqtt.MQTTMessage], None]
-) -> float:
-    """Resume the session and run `handle` then ack on every message; seconds for n."""
+    broker: BrokerAddress,
+    client_id: str,
+    n: int,
+    handle: Callable[[mqtt.MQTTMessage], None],
+    meter: CpuMeter,
+) -> tuple[float, dict[str, float]]:
+    """Resume the session and run `handle` then ack on every message; seconds for n, and
+    the CPU seconds used meanwhile."""
     client = _session_client(broker, client_id)
     received = 0
     done = threading.Event()
@@ -149,14 +210,16 @@ def _drain(
             done.set()
 
     client.on_message = on_message
+    meter.start()
     t0 = time.perf_counter()
     client.connect(broker.host, broker.port, clean_start=False, properties=_connect_props())
     client.loop_start()
     done.wait(3600)
     elapsed = time.perf_counter() - t0
+    cpu = meter.stop()
     client.disconnect()
     client.loop_stop()
-    return elapsed
+    return elapsed, cpu
 
 
 def _fleet_start(n: int) -> datetime:
@@ -211,6 +274,7 @@ def _run_ours(
     state_dir: Path,
     group: str | None,
     workers: int,
+    meter: CpuMeter,
 ) -> Run:
     """Start one bridge process per client id; time from "go" to the n-th committed uplink.
 
@@ -243,6 +307,7 @@ def _run_ours(
                     f"bridge child failed: {_stderr(proc, state_dir / f'{cid}.log')}"
                 )
         watched = [psutil.Process(proc.pid) for proc in procs]
+        meter.start()
         t0 = time.perf_counter()
         for proc in procs:
             assert proc.stdin is not None
@@ -261,6 +326,7 @@ def _run_ours(
                         raise RuntimeError(f"bridge exited: {_stderr(proc, log_path)}")
                 time.sleep(interval)
             elapsed = time.perf_counter() - t0
+            cpu = meter.stop()
             row = conn.execute("SELECT count(*) FROM measurements").fetchone()
     finally:
         for proc in procs:
@@ -272,7 +338,8 @@ def _run_ours(
     name = "ours (icone bridge" if len(procs) == 1 else f"ours ({len(procs)} bridge processes"
     name += f", {workers} ingest workers)" if workers else ")"
     # Several processes: their peaks summed (an upper bound of the peak of the total).
-    return Run(name, elapsed, n, rows=int(row[0]) if row else 0, peak_rss_mb=sum(peaks))
+    rows = int(row[0]) if row else 0
+    return Run(name, elapsed, n, rows=rows, peak_rss_mb=sum(peaks), cpu_s=cpu)
 
 
 def _stderr(proc: subprocess.Popen[bytes], log: Path) -> str:
@@ -304,7 +371,9 @@ def _child() -> None:
         bridge.run_until(stop)
 
 
-def _run_baseline(urls: tuple[str, str], n: int, client_id: str, processor: Processor) -> Run:
+def _run_baseline(
+    urls: tuple[str, str], n: int, client_id: str, processor: Processor, meter: CpuMeter
+) -> Run:
     database_url, _ = urls
     conn = psycopg.connect(database_url)
     rows = 0
@@ -351,15 +420,16 @@ def _run_baseline(urls: tuple[str, str], n: int, client_id: str, processor: Proc
         conn.commit()
 
     try:
-        elapsed = _drain(BrokerAddress.from_url(urls[1]), client_id, n, handle)
+        elapsed, cpu = _drain(BrokerAddress.from_url(urls[1]), client_id, n, handle, meter)
     finally:
         conn.close()
-    return Run("baseline (INSERT + COMMIT per event)", elapsed, n, rows=rows)
+    return Run("baseline (INSERT + COMMIT per event)", elapsed, n, rows=rows, cpu_s=cpu)
 
 
-def _run_ceiling(mqtt_url: str, n: int, client_id: str) -> Run:
-    elapsed = _drain(BrokerAddress.from_url(mqtt_url), client_id, n, lambda _msg: None)
-    return Run("ceiling (bare paho receive + ack)", elapsed, n)
+def _run_ceiling(mqtt_url: str, n: int, client_id: str, meter: CpuMeter) -> Run:
+    broker = BrokerAddress.from_url(mqtt_url)
+    elapsed, cpu = _drain(broker, client_id, n, lambda _msg: None, meter)
+    return Run("ceiling (bare paho receive + ack)", elapsed, n, cpu_s=cpu)
 
 
 def run(
@@ -415,7 +485,8 @@ def run(
         return result
 
     out.write(f"icone bench ingest: N={n}, {devices} devices, {len(fleet)} in the fleet\n")
-    ceiling = stage("ceiling", n, lambda cids: _run_ceiling(mqtt_url, n, cids[0]))
+    meter = CpuMeter(database_url, mqtt_url)
+    ceiling = stage("ceiling", n, lambda cids: _run_ceiling(mqtt_url, n, cids[0], meter))
     bridge_state = settings_state_dir / f"bench-bridge-{tag}"
     try:
         ours = stage(
@@ -428,6 +499,7 @@ def run(
                 bridge_state,
                 f"bench-{tag}" if processes > 1 else None,
                 ingest_workers,
+                meter,
             ),
             sessions=processes,
         )
@@ -437,7 +509,7 @@ def run(
     baseline = stage(
         "baseline",
         bn,
-        lambda cids: _run_baseline((database_url, mqtt_url), bn, cids[0], processor),
+        lambda cids: _run_baseline((database_url, mqtt_url), bn, cids[0], processor, meter),
     )
     report = {
         "n": float(n),
@@ -446,13 +518,23 @@ def run(
         "baseline_uplinks_per_s": baseline.per_s,
         "ceiling_uplinks_per_s": ceiling.per_s,
         "peak_rss_mb": ours.peak_rss_mb or 0.0,
+        **{f"ours_cpu_us_per_uplink_{k}": v / n * 1e6 for k, v in (ours.cpu_s or {}).items()},
     }
-    out.write("\n| consumer | messages | seconds | uplinks/s | rows | peak RSS MB |\n")
-    out.write("|---|---:|---:|---:|---:|---:|\n")
+    out.write(
+        "\n| consumer | messages | seconds | uplinks/s | rows | peak RSS MB "
+        "| CPU µs/uplink: consumer | broker | database | cores busy |\n"
+    )
+    out.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     for r in results:
         rss = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else ""
+        cpu = r.cpu_s or {}
+        per = [
+            f"{cpu.get(k, 0.0) / r.messages * 1e6:.0f}" for k in ("consumer", "broker", "database")
+        ]
+        busy = sum(cpu.values()) / r.seconds if r.seconds else 0.0
         out.write(
-            f"| {r.name} | {r.messages} | {r.seconds:.1f} | {r.per_s:,.0f} | {r.rows} | {rss} |\n"
+            f"| {r.name} | {r.messages} | {r.seconds:.1f} | {r.per_s:,.0f} | {r.rows} | {rss} "
+            f"| {' | '.join(per)} | {busy:.2f} |\n"
         )
     out.write(
         f"\nours / ceiling = {ours.per_s / ceiling.per_s:.0%} (target >= 60 %); "
@@ -500,7 +582,10 @@ def run_live_rss(
             target=_load, args=(BrokerAddress.from_url(mq.url), fleet, n, start), daemon=True
         )
         publisher.start()
-        result = _run_ours((pg.url, mq.url), n, [client_id], state_dir / "bridge", None, workers)
+        meter = CpuMeter(pg.url, mq.url)
+        result = _run_ours(
+            (pg.url, mq.url), n, [client_id], state_dir / "bridge", None, workers, meter
+        )
         publisher.join()
     out.write(
         f"live N={n}: {result.seconds:.1f} s, {result.per_s:,.0f} uplinks/s (publisher-bound), "
