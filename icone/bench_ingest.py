@@ -14,6 +14,7 @@ them), then start it and time until it is done:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -26,8 +27,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import paho.mqtt.client as mqtt
 import psutil
@@ -47,6 +49,7 @@ from ingest_service.migrate import migrate
 from ingest_service.records import InboundMessage
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 TOPIC = "application/+/device/+/event/+"
 
 
@@ -594,8 +597,77 @@ def run_live_rss(
     return result
 
 
+def _append_all(spool: Any, messages: list[InboundMessage], batch: int) -> None:
+    for i in range(0, len(messages), batch):
+        spool.append(messages[i : i + batch])
+
+
+def stage_costs(
+    n: int = 20_000, devices: int = 2000, out: TextIO | None = None
+) -> dict[str, float]:
+    """CPU µs per uplink of each step of the bridge's path, one after the other on one thread
+    (no MQTT, no contention between threads): what "profile before optimising" reports.
+    Embedded PostgreSQL; `store` is the client's CPU, `store_server` the wall time the
+    database added (its CPU, on an otherwise idle server)."""
+    import tempfile
+
+    from psycopg_pool import ConnectionPool
+
+    from icone import embedded
+    from ingest_service.enrich import Enricher
+    from ingest_service.registry import DeviceModels
+    from ingest_service.service import BatchWriter
+    from ingest_service.spool import Spool
+
+    out = out or sys.stdout
+    start = _fleet_start(n)
+    fleet = build_fleet(load_catalogue(), devices, start=start)
+    events = simulator.events(fleet, start, timedelta(seconds=1), protobuf=False)
+    messages = [
+        InboundMessage(topic, payload, datetime.now(UTC))
+        for topic, payload in itertools.islice(events, n)
+    ]
+    costs: dict[str, float] = {}
+
+    def timed(name: str, action: Callable[[], _T]) -> _T:
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = action()
+        costs[name] = (time.process_time() - cpu) / n * 1e6
+        costs[f"{name}_wall"] = (time.perf_counter() - wall) / n * 1e6
+        return result
+
+    with tempfile.TemporaryDirectory() as state, embedded.postgres(Path(state)) as pg:
+        migrate(pg.url)
+        register_fleet(pg.url, fleet)
+        pool: ConnectionPool[Any] = ConnectionPool(pg.url, min_size=1, max_size=2, open=True)
+        try:
+            pool.wait(30)
+            processor = Processor(
+                BridgeConfig(broker=BrokerAddress("localhost", 1883, tls=False)),
+                DeviceModels(pool).lookup,
+            )
+            writer = BatchWriter(pool, processor, Enricher(pool))
+            with Spool(Path(state) / "spool", 1 << 30) as spool:
+                timed("spool_append", partial(_append_all, spool, messages, 500))
+                items = timed(
+                    "spool_read", lambda: [x for _ in range(0, n, 2000) for x in spool.read(2000)]
+                )
+                timed("spool_commit", lambda: spool.commit(items[-1][0]))
+            batches = [[m for _, m in items[i : i + 2000]] for i in range(0, n, 2000)]
+            outcomes = timed("prepare", lambda: [writer.prepare(b) for b in batches])
+            timed("store", lambda: [writer.store(o) for o in outcomes])
+        finally:
+            pool.close()
+    costs["store_server"] = costs["store_wall"] - costs["store"]
+    for name in ("spool_append", "spool_read", "spool_commit", "prepare", "store", "store_server"):
+        out.write(f"{name:14s} {costs[name]:7.1f} µs/uplink\n")
+    return costs
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["live"]:  # python -m icone.bench_ingest live N STATE_DIR [WORKERS]
+    if sys.argv[1:2] == ["stages"]:  # python -m icone.bench_ingest stages [N]
+        stage_costs(int((sys.argv[2:] or ["20000"])[0]))
+    elif sys.argv[1:2] == ["live"]:  # python -m icone.bench_ingest live N STATE_DIR [WORKERS]
         run_live_rss(Path(sys.argv[3]), int(sys.argv[2]), workers=int((sys.argv[4:] or ["0"])[0]))
     else:
         _child()
