@@ -336,6 +336,9 @@ def _run_ours(
             proc.terminate()
         for proc in procs:
             proc.wait(120)
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
         for log in logs:
             log.close()
     name = "ours (icone bridge" if len(procs) == 1 else f"ours ({len(procs)} bridge processes"
