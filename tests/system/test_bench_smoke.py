@@ -40,7 +40,8 @@ def test_bench_ingest_runs_the_three_consumers_on_exactly_n(
         "ceiling_uplinks_per_s",
         "peak_rss_mb",
     ):
-        assert written[key] == report[key] and report[key] > 0, key
+        assert written[key] == report[key], key
+        assert report[key] > 0, key
     # The CPU accounting found the consumer's processes (the bridge child and its worker).
     assert report["ours_cpu_us_per_uplink_consumer"] > 0
     # The baseline ran last: its 50 events are what the tables hold now.
