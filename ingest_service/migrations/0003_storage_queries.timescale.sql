@@ -21,9 +21,9 @@
 --    by refreshes in time order, so block ranges are narrow; autosummarize keeps the newest
 --    ranges summarized without waiting for a VACUUM.
 --  * max(bucket) (the watermark, computed after each refresh): an index-only scan of the
---    newest chunk's (channel, bucket) index instead of a one-row descent: ~0.25 s for the
---    hourly aggregate at scale 1 (70-day chunk of 1,000 registers), against several seconds
---    for the policy's 7-day refresh itself.
+--    newest chunk's (channel, bucket) index instead of a one-row descent: 85-105 ms for the
+--    hourly aggregate at scale 1 (a 70-day chunk of 1,000 registers; 8 ms daily), against
+--    ~6 s for the policy's 7-day refresh itself at that scale.
 DO $$
 DECLARE
     idx regclass;
