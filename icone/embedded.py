@@ -323,7 +323,11 @@ def mosquitto(
                 f"password_file {passwd}",
                 "persistence true",
                 f"persistence_location {directory}/",
-                "autosave_interval 1",
+                # A save rewrites the whole in-memory store (a 200k-message backlog: ~220 MB).
+                # Every second, that cost the broker more CPU per message than the bridge's
+                # own processing and made large backlogs slow to queue (docs/benchmarks.md,
+                # Ingest); a clean stop (SIGTERM) saves in any case.
+                "autosave_interval 300",
                 # Hold a large backlog for a persistent bridge session that is away (QoS 1).
                 "max_queued_messages 2000000",
                 "max_queued_bytes 0",
