@@ -43,6 +43,7 @@ DECLARE
     intervals text[];
     -- hour buckets: how far from the window the edge readings are looked for first
     margin    constant interval := interval '1 day';
+    fleet_probe_limit constant integer := 100;
     r_dev     text[];    -- registers (device, metric, channel), numbered by position
     r_metric  text[];
     r_channel text[];
@@ -75,13 +76,24 @@ BEGIN
     IF p_bucket = 'hour' THEN
         -- hour buckets: the same points, deltas and shares as the day/month statement below,
         -- but read per register, in steps (see the header). 1. the registers.
-        SELECT coalesce(array_agg(s.dev_eui), '{}'), coalesce(array_agg(s.metric), '{}'),
-               coalesce(array_agg(s.channel), '{}')
-          INTO r_dev, r_metric, r_channel
-        FROM (SELECT DISTINCT a.dev_eui, a.metric, a.channel
-              FROM measurements_daily a
-              WHERE a.dev_eui = ANY (devs) AND a.metric = ANY (counters)
-                AND a.bucket >= d_from) s;
+        IF cardinality(devs) <= fleet_probe_limit THEN
+            SELECT coalesce(array_agg(s.dev_eui), '{}'), coalesce(array_agg(s.metric), '{}'),
+                   coalesce(array_agg(s.channel), '{}')
+              INTO r_dev, r_metric, r_channel
+            FROM (SELECT DISTINCT a.dev_eui, a.metric, a.channel
+                  FROM measurements_daily a
+                  WHERE a.dev_eui = ANY (devs) AND a.metric = ANY (counters)
+                    AND a.bucket >= d_from) s;
+        ELSE
+            -- many devices (the whole fleet): one probe per metric instead of one per device
+            SELECT coalesce(array_agg(s.dev_eui), '{}'), coalesce(array_agg(s.metric), '{}'),
+                   coalesce(array_agg(s.channel), '{}')
+              INTO r_dev, r_metric, r_channel
+            FROM (SELECT DISTINCT a.dev_eui, a.metric, a.channel
+                  FROM measurements_daily a
+                  WHERE a.metric = ANY (counters) AND a.bucket >= d_from) s
+            JOIN unnest(devs) AS d (dev_eui) ON d.dev_eui = s.dev_eui;
+        END IF;
         -- 2. the reading before the window and the one after it (for the deltas crossing its
         -- edges), looked for within `margin` of the window: those scans start on the chunks
         -- near the window only. NULL where there is none in the margin.
