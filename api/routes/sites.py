@@ -4,7 +4,7 @@ definition shared with Grafana (meter swaps, rollovers, gaps, Europe/Paris bucke
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -49,6 +49,31 @@ class SiteConsumption(BaseModel):
     bucket: str
     total: float
     data: list[ConsumptionPoint]
+
+
+class NightFlow(BaseModel):
+    night: date  # the local date D: its window is D 01:00-05:00 Europe/Paris
+    min_flow: float  # lowest hourly consumption in the window, metric unit per hour
+    hours: int  # hours with a figure
+    window_hours: int  # hours in the window: 4, or 3 / 5 on the DST nights
+
+
+class MeterNightFlow(BaseModel):
+    dev_eui: str
+    channel: str
+    nights: list[NightFlow]
+    # domain.md §4.2 rule 2: above the threshold on every night asked, each fully covered
+    leak_suspected: bool
+
+
+class SiteNightFlow(BaseModel):
+    site_id: str
+    metric: str
+    unit: str
+    until: date
+    nights: int
+    threshold: float
+    meters: list[MeterNightFlow]
 
 
 class BadRequest(ApiError):
@@ -119,4 +144,60 @@ async def site_consumption(
         bucket=bucket,
         total=sum(p.value for p in data),
         data=data,
+    )
+
+
+@router.get("/{site_id}/night-flow", operation_id="sites-night-flow")
+async def site_night_flow(
+    site_id: str,
+    conn: ConnDep,
+    who: Annotated[Principal, Depends(require("indicators:read"))],
+    until: date,
+    nights: Annotated[int, Query(ge=1, le=31)] = 2,
+    threshold: Annotated[float, Query(ge=0, le=1e6)] = 0.0,
+    metric: str = "water_volume_index",
+) -> SiteNightFlow:
+    """Minimum night flow of the site's meters (01:00-05:00 Paris time) on the `nights` nights
+    ending with `until`, and the meters the leak rule flags at `threshold` (metric unit per
+    hour): SQL `icone_night_flow` / `icone_night_flow_high`, shared with Grafana's alert."""
+    spec = METRICS.get(metric)
+    if spec is None or spec.kind is not Kind.COUNTER:
+        raise BadRequest(f"{metric!r} is not a counter (register) metric of the vocabulary")
+    await _visible_site(conn, site_id, who)
+    cur = await conn.execute(
+        """
+        SELECT dev_eui, channel, night, min_flow, hours, window_hours
+        FROM icone_night_flow(%s, %s, %s, %s)
+        ORDER BY dev_eui, channel, night
+        """,
+        (until, nights, site_id, metric),
+    )
+    rows = await cur.fetchall()
+    cur = await conn.execute(
+        "SELECT dev_eui, channel FROM icone_night_flow_high(%s, %s, %s, %s, %s)",
+        (until, threshold, nights, site_id, metric),
+    )
+    flagged = {(d, c) for d, c in await cur.fetchall()}
+    meters: dict[tuple[str, str], MeterNightFlow] = {}
+    for dev_eui, channel, night, min_flow, hours, window_hours in rows:
+        meter = meters.setdefault(
+            (dev_eui, channel),
+            MeterNightFlow(
+                dev_eui=dev_eui,
+                channel=channel,
+                nights=[],
+                leak_suspected=(dev_eui, channel) in flagged,
+            ),
+        )
+        meter.nights.append(
+            NightFlow(night=night, min_flow=min_flow, hours=hours, window_hours=window_hours)
+        )
+    return SiteNightFlow(
+        site_id=site_id,
+        metric=metric,
+        unit=f"{spec.unit}/h",
+        until=until,
+        nights=nights,
+        threshold=threshold,
+        meters=list(meters.values()),
     )
