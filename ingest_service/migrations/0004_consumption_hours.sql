@@ -146,17 +146,19 @@ BEGIN
                 OFFSET 0    -- kept a lateral scan: as a join it read every device's rows
             ) r
         )
-        SELECT (SELECT coalesce(array_agg(p.reg), '{}') FROM p),
-               (SELECT coalesce(array_agg(p.t), '{}') FROM p),
-               (SELECT coalesce(array_agg(p.v), '{}') FROM p),
-               (SELECT coalesce(array_agg(e.reg) FILTER (WHERE e.bt IS NULL), '{}')
-                FROM (SELECT s.reg, x.bt FROM generate_subscripts(r_dev, 1) s (reg)
-                      LEFT JOIN (SELECT p.reg, max(p.t) FILTER (WHERE p.t < w_from) AS bt
-                                 FROM p GROUP BY p.reg) x ON x.reg = s.reg) e),
-               (SELECT coalesce(array_agg(e.reg) FILTER (WHERE e.at IS NULL), '{}')
-                FROM (SELECT s.reg, x.at FROM generate_subscripts(r_dev, 1) s (reg)
-                      LEFT JOIN (SELECT p.reg, min(p.t) FILTER (WHERE p.t >= w_to) AS at
-                                 FROM p GROUP BY p.reg) x ON x.reg = s.reg) e)
+        -- (one pass over them for the arrays, one for the registers missing an edge)
+        SELECT a.reg, a.t, a.v, b.miss_before, b.miss_after
+        FROM (SELECT coalesce(array_agg(p.reg), '{}') AS reg, coalesce(array_agg(p.t), '{}') AS t,
+                     coalesce(array_agg(p.v), '{}') AS v
+              FROM p) a,
+             (SELECT coalesce(array_agg(s.reg) FILTER (WHERE x.has_before IS NOT TRUE), '{}')
+                         AS miss_before,
+                     coalesce(array_agg(s.reg) FILTER (WHERE x.has_after IS NOT TRUE), '{}')
+                         AS miss_after
+              FROM generate_subscripts(r_dev, 1) s (reg)
+              LEFT JOIN (SELECT p.reg, bool_or(p.t < w_from) AS has_before,
+                                bool_or(p.t >= w_to) AS has_after
+                         FROM p GROUP BY p.reg) x ON x.reg = s.reg) b
           INTO pt_reg, pt_t, pt_v, miss_before, miss_after;
         -- 3. the edge readings of the registers with none in the reach: within `margin` of
         -- the window first (those scans start on the chunks near the window only), then
