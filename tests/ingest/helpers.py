@@ -88,6 +88,12 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "
         time.sleep(0.02)
 
 
+def drained(service: IngestService, n: int) -> bool:
+    """At least `n` messages committed and nothing left in the spool."""
+    stats = service.stats
+    return stats.committed_messages >= n and stats.spool_pending == 0
+
+
 @contextmanager
 def pool_for(url: str) -> Iterator[ConnectionPool[Any]]:
     pool: ConnectionPool[Any] = ConnectionPool(

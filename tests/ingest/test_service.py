@@ -16,6 +16,7 @@ from tests.ingest.helpers import (
     POISON_DEVICE,
     count,
     dev_eui,
+    drained,
     malformed,
     poisoning,
     pool_for,
@@ -26,11 +27,6 @@ from tests.ingest.helpers import (
 )
 
 
-def _drained(service: IngestService, n: int) -> bool:
-    stats = service.stats
-    return stats.committed_messages >= n and stats.spool_pending == 0
-
-
 def test_every_message_stored_exactly_once_duplicates_included(
     database: str, tmp_path: Path
 ) -> None:
@@ -39,7 +35,7 @@ def test_every_message_stored_exactly_once_duplicates_included(
         for k in range(0, 300, 50):
             service.accept(stream[k : k + 50])
         service.accept(stream[:100])  # a broker redelivery after a lost acknowledgement
-        wait_for(lambda: _drained(service, 400), what="400 messages committed")
+        wait_for(lambda: drained(service, 400), what="400 messages committed")
         stats = service.stats
     assert count(database, "SELECT count(*) FROM uplinks") == 300
     assert count(database, "SELECT count(DISTINCT deduplication_id) FROM uplinks") == 300
@@ -61,7 +57,7 @@ def test_poison_message_is_bisected_out_and_the_rest_commits(database: str, tmp_
         running_service(pool, tmp_path, process=poisoning, batch_size=100) as service,
     ):
         service.accept(stream)
-        wait_for(lambda: _drained(service, 65), what="65 messages committed")
+        wait_for(lambda: drained(service, 65), what="65 messages committed")
         stats = service.stats
     assert count(database, "SELECT count(*) FROM uplinks") == 64
     assert count(database, "SELECT count(*) FROM measurements") == 64 * 3
@@ -96,7 +92,7 @@ def test_malformed_messages_become_dead_letters_and_good_ones_are_stored(
         stream.append(malformed(i) if i % 20 == 0 else uplink(i))  # 5 % malformed
     with pool_for(database) as pool, running_service(pool, tmp_path) as service:
         service.accept(stream)
-        wait_for(lambda: _drained(service, 200), what="200 messages committed")
+        wait_for(lambda: drained(service, 200), what="200 messages committed")
     assert count(database, "SELECT count(*) FROM uplinks") == 190
     assert count(database, "SELECT count(*) FROM dead_letters WHERE stage = 'parse'") == 10
     assert count(database, "SELECT count(*) FROM dead_letters WHERE reason = ''") == 0
@@ -111,7 +107,7 @@ def test_restart_resumes_from_the_cursor_without_doubling(database: str, tmp_pat
         with Spool(tmp_path, 1 << 20) as spool:
             IngestService(pool, spool, process).write_now(stream[:70])
         with running_service(pool, tmp_path) as service:
-            wait_for(lambda: _drained(service, 120), what="the spool drained")
+            wait_for(lambda: drained(service, 120), what="the spool drained")
             assert service.stats.rows["uplinks"] == 50
     assert count(database, "SELECT count(*) FROM uplinks") == 120
     assert count(database, "SELECT count(*) FROM measurements") == 360

@@ -14,11 +14,12 @@ import psutil
 import pytest
 
 from gateway_bridge.metrics import BridgeMetrics
-from ingest_service.service import IngestService, is_retriable
+from ingest_service.service import is_retriable
 from ingest_service.workers import WorkerFailed, WorkerPool
 from tests.ingest.helpers import (
     POISON_DEVICE,
     count,
+    drained,
     pool_for,
     running_service,
     uplink,
@@ -43,11 +44,6 @@ def worker_pool(
         pool.close()
 
 
-def _drained(service: IngestService, n: int) -> bool:
-    stats = service.stats
-    return stats.committed_messages >= n and stats.spool_pending == 0
-
-
 def _processed(metrics: BridgeMetrics, outcome: str) -> float:
     return sum(
         sample.value
@@ -70,7 +66,7 @@ def test_workers_store_every_message_exactly_once_and_report_their_metrics(
         for k in range(0, 600, 100):
             service.accept(stream[k : k + 100])
         service.accept(stream[:150])  # a broker redelivery after a lost acknowledgement
-        wait_for(lambda: _drained(service, 750), what="750 messages committed")
+        wait_for(lambda: drained(service, 750), what="750 messages committed")
         stats = service.stats
     assert count(database, "SELECT count(*) FROM uplinks") == 600
     assert count(database, "SELECT count(DISTINCT deduplication_id) FROM uplinks") == 600
@@ -91,7 +87,7 @@ def test_a_poison_message_is_bisected_out_inside_a_worker(database: str, tmp_pat
         running_service(pool, tmp_path, batch_size=100, workers=workers) as service,
     ):
         service.accept(stream)
-        wait_for(lambda: _drained(service, 65), what="65 messages committed")
+        wait_for(lambda: drained(service, 65), what="65 messages committed")
         stats = service.stats
     assert count(database, "SELECT count(*) FROM uplinks") == 64
     assert count(database, "SELECT count(*) FROM dead_letters WHERE stage = 'store'") == 1
@@ -118,7 +114,7 @@ def test_a_worker_killed_mid_drain_is_replaced_and_nothing_is_lost_or_doubled(
         ]
         assert len(victims) == 2
         os.kill(victims[0].pid, signal.SIGKILL)
-        wait_for(lambda: _drained(service, n), timeout=60, what=f"{n} messages committed")
+        wait_for(lambda: drained(service, n), timeout=60, what=f"{n} messages committed")
         stats = service.stats
     assert stats.committed_messages == n
     assert stats.retries >= 1, "the batches in flight on the dead worker were retried"
