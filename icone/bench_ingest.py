@@ -617,9 +617,7 @@ def stage_costs(
     from psycopg_pool import ConnectionPool
 
     from icone import embedded
-    from ingest_service.enrich import Enricher
-    from ingest_service.registry import DeviceModels
-    from ingest_service.service import BatchWriter
+    from icone.ingest_workers import batch_writer
     from ingest_service.spool import Spool
 
     out = out or sys.stdout
@@ -645,11 +643,8 @@ def stage_costs(
         pool: ConnectionPool[Any] = ConnectionPool(pg.url, min_size=1, max_size=2, open=True)
         try:
             pool.wait(30)
-            processor = Processor(
-                BridgeConfig(broker=BrokerAddress("localhost", 1883, tls=False)),
-                DeviceModels(pool).lookup,
-            )
-            writer = BatchWriter(pool, processor, Enricher(pool))
+            config = BridgeConfig(broker=BrokerAddress("localhost", 1883, tls=False))
+            writer = batch_writer(pool, config)
             with Spool(Path(state) / "spool", 1 << 30) as spool:
                 timed("spool_append", partial(_append_all, spool, messages, 500))
                 items = timed(

@@ -28,5 +28,13 @@ def build(config: BridgeConfig, database_url: str, log_level: str, log_json: boo
         database_url, min_size=1, max_size=2, open=True, check=ConnectionPool.check_connection
     )
     metrics = BridgeMetrics()
+    return WorkerParts(batch_writer(pool, config, metrics), metrics.processor_totals)
+
+
+def batch_writer(
+    pool: ConnectionPool[Any], config: BridgeConfig, metrics: BridgeMetrics | None = None
+) -> BatchWriter:
+    """What drains the spool: the bridge's Processor (registry model lookup), enrichment and
+    the batch writer over `pool`."""
     processor = Processor(config, DeviceModels(pool).lookup, metrics)
-    return WorkerParts(BatchWriter(pool, processor, Enricher(pool)), metrics.processor_totals)
+    return BatchWriter(pool, processor, Enricher(pool))
