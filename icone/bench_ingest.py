@@ -98,7 +98,12 @@ class CpuMeter:
             groups[name] = procs
             servers.update(p.pid for p in procs)
         me = psutil.Process()
-        groups["consumer"] = [p for p in (me, *me.children(recursive=True)) if p.pid not in servers]
+        ours = [p for p in (me, *me.children(recursive=True)) if p.pid not in servers]
+        # "consumer": this process and its direct children (the bridge: MQTT, spool, acks);
+        # "workers": their children (the ingest workers: parse, decode, COPY)
+        direct = {me.pid} | {p.pid for p in me.children()}
+        groups["consumer"] = [p for p in ours if p.pid in direct]
+        groups["workers"] = [p for p in ours if p.pid not in direct]
         return groups
 
     def _snapshot(self) -> dict[tuple[str, int], float]:
@@ -115,7 +120,7 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         """CPU seconds per part since `start` (processes started since count from zero)."""
-        used = dict.fromkeys(("consumer", "broker", "database"), 0.0)
+        used = dict.fromkeys(("consumer", "workers", "broker", "database"), 0.0)
         for (name, pid), seconds in self._snapshot().items():
             used[name] += seconds - self._start.get((name, pid), 0.0)
         return used
@@ -528,14 +533,14 @@ def run(
     }
     out.write(
         "\n| consumer | messages | seconds | uplinks/s | rows | peak RSS MB "
-        "| CPU µs/uplink: consumer | broker | database | cores busy |\n"
+        "| CPU µs/uplink: consumer | its workers | broker | database | cores busy |\n"
     )
-    out.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+    out.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     for r in results:
         rss = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else ""
         cpu = r.cpu_s or {}
         per = [
-            f"{cpu.get(k, 0.0) / r.messages * 1e6:.0f}" for k in ("consumer", "broker", "database")
+            f"{cpu.get(k, 0.0) / r.messages * 1e6:.0f}" for k in ("consumer", "workers", "broker", "database")
         ]
         busy = sum(cpu.values()) / r.seconds if r.seconds else 0.0
         out.write(

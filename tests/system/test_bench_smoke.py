@@ -42,7 +42,9 @@ def test_bench_ingest_runs_the_three_consumers_on_exactly_n(
     ):
         assert written[key] == report[key], key
         assert report[key] > 0, key
-    # The CPU accounting found the consumer's processes (the bridge child and its worker).
+    # The CPU accounting found the consumer's processes: the bridge child, and apart from it
+    # its ingest worker (which parses, decodes and writes every uplink).
     assert report["ours_cpu_us_per_uplink_consumer"] > 0
+    assert report["ours_cpu_us_per_uplink_workers"] > 0
     # The baseline ran last: its 50 events are what the tables hold now.
     assert count(database, "SELECT count(*) FROM uplinks") == 50
