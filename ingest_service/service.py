@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool
 from ingest_service.enrich import Enricher
 from ingest_service.errors import IngestError, StorageError
 from ingest_service.records import Batch, InboundMessage
+from ingest_service.repeats import CommittedKeys
 from ingest_service.spool import Position, Spool, SpoolFull
 from ingest_service.writer import WriteCounts, write_batch
 
@@ -118,6 +119,8 @@ class BatchWriter:
         self._process = process
         self._enrich = enrich
         self.connect_timeout_s = connect_timeout_s
+        # logged measurements already committed: their repeats are not sent again
+        self._committed = CommittedKeys()
 
     def prepare(self, messages: Sequence[InboundMessage]) -> list[MessageOutcome]:
         """Rows of each message; raises (retriable) if the registry cannot be read."""
@@ -153,6 +156,8 @@ class BatchWriter:
             merged = Batch()
             for outcome in part:
                 merged.extend(outcome.batch)
+            unseen = self._committed.unseen
+            merged.measurements = [m for outcome in part for m in unseen(outcome.batch)]
             try:
                 counts = self._write(merged)
             except Exception as exc:
@@ -169,6 +174,7 @@ class BatchWriter:
                     extra={"messages": len(part)},
                 )
                 return add_counts(attempt(part[:half]), attempt(part[half:]))
+            self._committed.remember(outcome.batch for outcome in part)
             result.extend(part)
             return counts
 

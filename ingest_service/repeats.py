@@ -1,0 +1,79 @@
+"""Logged measurements a writer has already committed, so that their repeats are not sent again.
+
+Meters with a data log repeat most of each uplink's values from earlier uplinks: an Axioma
+W1 frame carries its last 15 hourly volumes, a Kamstrup flowIQ its logged readings. In the
+virtual fleet 39 % of the measurement rows decoded are such repeats (90 % of those two
+models' rows). The database would skip them anyway (`ON CONFLICT DO NOTHING` keeps the row
+stored first), but only after each was copied and probed. A row whose key this writer has
+committed is dropped before the write instead: what the tables hold is the same either way.
+
+Only logged rows are tracked: those whose time is not their uplink's time (a live reading's
+key repeats only when its uplink does, and the uplink's own idempotency covers that).
+Keys are remembered after their transaction committed, never before; the set is bounded
+(oldest forgotten first), and a forgotten key only means the database does the skipping.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
+
+from ingest_service.records import Batch, MeasurementRow
+
+# ~150 bytes per key: 50,000 keys ~ 7 MB per writer. The fleet's 2,000 devices need ~10,000
+# (15 logged hours for each logging meter): repeats within a day of uplinks are all caught.
+DEFAULT_CAPACITY = 50_000
+
+_Key = tuple[datetime, str, str, str]  # MeasurementRow's (time, dev_eui, metric, channel)
+
+
+def _live_time(batch: Batch) -> datetime | None:
+    return batch.uplinks[0].time if batch.uplinks else None
+
+
+class CommittedKeys:
+    """The keys of logged measurement rows committed by one writer."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._capacity = capacity
+        self._keys: set[_Key] = set()
+        self._order: deque[_Key] = deque()
+        # a writer may be used from two threads (the drainer and `write_now`); taken once per
+        # batch, not per row
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def unseen(self, batch: Batch) -> list[MeasurementRow]:
+        """`batch`'s measurement rows minus the logged ones already committed."""
+        live, known = _live_time(batch), self._keys
+        if not known:
+            return batch.measurements
+        # `is`, not ==: decoders stamp live readings with the uplink's own datetime object;
+        # an equal but distinct one is only looked up for nothing.
+        with self._lock:
+            return [m for m in batch.measurements if m.time is live or m[:4] not in known]
+
+    def remember(self, batches: Iterable[Batch]) -> None:
+        """Call once `batches` are committed: their logged rows' keys become known."""
+        known, order = self._keys, self._order
+        with self._lock:
+            for batch in batches:
+                live = _live_time(batch)
+                for m in batch.measurements:
+                    if m.time is live:
+                        continue
+                    key: _Key = m[:4]
+                    if key not in known:
+                        known.add(key)
+                        order.append(key)
+            while len(order) > self._capacity:
+                known.discard(order.popleft())
