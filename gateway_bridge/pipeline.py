@@ -29,6 +29,8 @@ from ingest_service.records import (
 
 logger = logging.getLogger(__name__)
 
+_new_row = tuple.__new__
+
 # dev_eui -> model id from our device registry (None: not registered)
 ModelLookup = Callable[[str], str | None]
 
@@ -177,8 +179,10 @@ class Processor:
             result = self._decode(model, uplink, time)
             status = "failed" if result.errors else "warnings" if result.warnings else "decoded"
             dev_eui = uplink.dev_eui
+            # tuple.__new__: the NamedTuple without its Python-level __new__ (a third of the
+            # cost; ~6 rows per uplink, 23 for a logging water meter)
             batch.measurements = [
-                MeasurementRow(m.time, dev_eui, m.metric, m.channel, m.value)
+                _new_row(MeasurementRow, (m.time, dev_eui, m.metric, m.channel, m.value))
                 for m in result.measurements
             ]
             batch.events.extend(
