@@ -185,37 +185,40 @@ class Processor:
                 _new_row(MeasurementRow, (m.time, dev_eui, m.metric, m.channel, m.value))
                 for m in result.measurements
             ]
-            batch.events.extend(
-                EventRow(e.time, uplink.dev_eui, e.code, e.active, "payload", "", dedup)
+            batch.events = [
+                _new_row(EventRow, (e.time, dev_eui, e.code, e.active, "payload", "", dedup))
                 for e in result.events
-            )
+            ]
             self._metrics.measurements.inc(len(result.measurements))
             if result.errors:
                 reason = f"{model}: " + "; ".join(result.errors)
                 logger.warning("decode errors: %s", reason, extra=_log_extra(uplink))
                 self._decode_dead_letter(batch, message, uplink, reason)
         self._count("up", model or "", status)
-        # Positional (UplinkRow's field order): keywords cost ~1 µs more per uplink.
+        # In UplinkRow's field order, without its Python-level __new__ (~1 µs per uplink)
         batch.uplinks.append(
-            UplinkRow(
-                time,
-                dedup,
-                uplink.dev_eui,
-                uplink.f_cnt,
-                uplink.f_port,
-                uplink.data,
-                source,
-                uplink.event_time,
-                message.received_at,
-                uplink.rssi,
-                uplink.snr,
-                len(uplink.gateway_ids),
-                list(uplink.gateway_ids),
-                uplink.dr,
-                uplink.spreading_factor,
-                uplink.frequency,
-                model,
-                _STATUS_COLUMN[status],
+            _new_row(
+                UplinkRow,
+                (
+                    time,
+                    dedup,
+                    uplink.dev_eui,
+                    uplink.f_cnt,
+                    uplink.f_port,
+                    uplink.data,
+                    source,
+                    uplink.event_time,
+                    message.received_at,
+                    uplink.rssi,
+                    uplink.snr,
+                    len(uplink.gateway_ids),
+                    list(uplink.gateway_ids),
+                    uplink.dr,
+                    uplink.spreading_factor,
+                    uplink.frequency,
+                    model,
+                    _STATUS_COLUMN[status],
+                ),
             )
         )
         return batch
