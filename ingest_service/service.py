@@ -25,7 +25,7 @@ from psycopg_pool import ConnectionPool
 from ingest_service.enrich import Enricher
 from ingest_service.errors import IngestError, StorageError
 from ingest_service.records import Batch, InboundMessage
-from ingest_service.repeats import CommittedKeys
+from ingest_service.repeats import DEFAULT_CAPACITY, CommittedKeys
 from ingest_service.spool import Position, Spool, SpoolFull
 from ingest_service.writer import WriteCounts, write_batch
 
@@ -114,13 +114,15 @@ class BatchWriter:
         enrich: Enricher | None = None,
         *,
         connect_timeout_s: float = 5.0,
+        committed_keys: int = DEFAULT_CAPACITY,
     ) -> None:
+        """`committed_keys`: how many keys of committed logged measurements to remember, so
+        that their repeats are not sent again (ingest_service.repeats; 0: none)."""
         self._pool = pool
         self._process = process
         self._enrich = enrich
         self.connect_timeout_s = connect_timeout_s
-        # logged measurements already committed: their repeats are not sent again
-        self._committed = CommittedKeys()
+        self._committed = CommittedKeys(committed_keys)
 
     def prepare(self, messages: Sequence[InboundMessage]) -> list[MessageOutcome]:
         """Rows of each message; raises (retriable) if the registry cannot be read."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest_service.records import Batch, MeasurementRow
-from ingest_service.repeats import CommittedKeys
+from hardware import simulator
+from hardware.catalogue import load_catalogue
+from hardware.fleet import build_fleet
+from icone.demo import register_fleet
+from ingest_service.records import Batch, InboundMessage, MeasurementRow
+from ingest_service.repeats import DEFAULT_CAPACITY, CommittedKeys
 from ingest_service.service import BatchWriter, MessageOutcome
 from tests.ingest.helpers import T0, count, pool_for, process, uplink
 
@@ -46,7 +51,40 @@ def test_the_oldest_keys_are_forgotten_beyond_the_capacity() -> None:
     assert len(keys) == 3
     assert [r[:4] in keys for r in rows] == [False, False, True, True, True]
     with pytest.raises(ValueError, match="capacity"):
-        CommittedKeys(capacity=0)
+        CommittedKeys(capacity=-1)
+    off = CommittedKeys(capacity=0)
+    off.remember([Batch(measurements=rows)])
+    assert len(off) == 0
+
+
+def test_writers_with_memory_store_exactly_what_writers_without_store(database: str) -> None:
+    """The virtual fleet's stream (every model; the logging meters repeat their logs) through
+    two alternating writers, as two ingest workers would, with and without memory: the same
+    rows, values included."""
+    start = datetime.now(UTC) - timedelta(days=3)  # 3,000 uplinks a minute apart: all past
+    fleet = build_fleet(load_catalogue(), 100, start=start)
+    register_fleet(database, fleet)
+    events = simulator.events(fleet, start, timedelta(minutes=1), protobuf=False)
+    messages = [InboundMessage(t, p, T0) for t, p in itertools.islice(events, 3000)]
+    summary = (
+        "SELECT count(*), sum(hashtext(dev_eui || metric || channel || time::text"
+        " || value::text)::numeric) FROM measurements"
+    )
+    results = []
+    with pool_for(database) as pool:
+        for capacity in (DEFAULT_CAPACITY, 0):
+            writers = [BatchWriter(pool, process, committed_keys=capacity) for _ in range(2)]
+            for i in range(0, len(messages), 250):
+                writer = writers[i // 250 % 2]
+                writer.store(writer.prepare(messages[i : i + 250]))
+            with pool.connection() as conn:
+                results.append(conn.execute(summary).fetchone())
+                conn.execute("TRUNCATE measurements, uplinks, device_events")
+            if capacity:
+                assert all(len(w._committed) > 0 for w in writers)  # repeats were caught
+    assert results[0] == results[1]
+    assert results[0] is not None
+    assert results[0][0] > 0
 
 
 def test_the_writer_does_not_resend_what_it_committed(database: str) -> None:
