@@ -80,6 +80,16 @@ DECLARE
     before_v  double precision[];
     after_t   timestamptz[];
     after_v   double precision[];
+    -- the registers of miss_before / miss_after, as columns: the lookups' conditions on
+    -- them must be plain columns of the outer row, not array subscripts, for TimescaleDB to
+    -- use a compressed chunk's segmentby index (with subscripts, every lookup decompressed
+    -- all the chunk's batches of the time range: 25 s for 2 nights at the first reading)
+    mb_dev    text[];
+    mb_metric text[];
+    mb_channel text[];
+    ma_dev    text[];
+    ma_metric text[];
+    ma_channel text[];
     marked    boolean;
     fast      boolean;    -- step 4's fast path (see there)
     wi        integer;    -- step 3: the window at hand, and its bounds
@@ -186,6 +196,10 @@ BEGIN
     -- chunk per register: 0.3 -> 20 s for a window before the first reading).
     -- Results by position in miss_*.
     IF cardinality(miss_before) > 0 THEN
+        SELECT array_agg(k_dev[x.k] ORDER BY x.i), array_agg(k_metric[x.k] ORDER BY x.i),
+               array_agg(k_channel[x.k] ORDER BY x.i)
+          INTO mb_dev, mb_metric, mb_channel
+        FROM unnest(miss_before) WITH ORDINALITY AS x (k, i);
         before_t := array_fill(NULL::timestamptz, ARRAY[cardinality(miss_before)]);
         before_v := array_fill(NULL::double precision, ARRAY[cardinality(miss_before)]);
         FOR wi IN 1 .. cardinality(p_from) LOOP
@@ -194,12 +208,13 @@ BEGIN
             SELECT array_agg(coalesce(before_t[s.i], b.t) ORDER BY s.i),
                    array_agg(coalesce(before_v[s.i], b.v) ORDER BY s.i)
               INTO before_t, before_v
-            FROM unnest(miss_before) WITH ORDINALITY AS s (k, i)
+            FROM unnest(miss_before, mb_dev, mb_metric, mb_channel) WITH ORDINALITY
+                 AS s (k, dev_eui, metric, channel, i)
             LEFT JOIN LATERAL (
                 SELECT m.time AS t, m.value AS v FROM measurements m
                 WHERE k_win[s.k] = wi
-                  AND m.dev_eui = k_dev[s.k] AND m.metric = k_metric[s.k]
-                  AND m.channel = k_channel[s.k]
+                  AND m.dev_eui = s.dev_eui AND m.metric = s.metric
+                  AND m.channel = s.channel
                   AND m.time >= w_from - margin AND m.time < w_from
                 ORDER BY m.time DESC LIMIT 1
             ) b ON true;
@@ -208,12 +223,13 @@ BEGIN
                 SELECT array_agg(coalesce(before_t[s.i], b.t) ORDER BY s.i),
                        array_agg(coalesce(before_v[s.i], b.v) ORDER BY s.i)
                   INTO before_t, before_v
-                FROM unnest(miss_before) WITH ORDINALITY AS s (k, i)
+                FROM unnest(miss_before, mb_dev, mb_metric, mb_channel) WITH ORDINALITY
+                     AS s (k, dev_eui, metric, channel, i)
                 LEFT JOIN LATERAL (
                     SELECT m.time AS t, m.value AS v FROM measurements m
                     WHERE k_win[s.k] = wi AND before_t[s.i] IS NULL
-                      AND m.dev_eui = k_dev[s.k] AND m.metric = k_metric[s.k]
-                      AND m.channel = k_channel[s.k]
+                      AND m.dev_eui = s.dev_eui AND m.metric = s.metric
+                      AND m.channel = s.channel
                       AND m.time < w_from - margin
                     ORDER BY m.time DESC LIMIT 1
                 ) b ON true;
@@ -221,6 +237,10 @@ BEGIN
         END LOOP;
     END IF;
     IF cardinality(miss_after) > 0 THEN
+        SELECT array_agg(k_dev[x.k] ORDER BY x.i), array_agg(k_metric[x.k] ORDER BY x.i),
+               array_agg(k_channel[x.k] ORDER BY x.i)
+          INTO ma_dev, ma_metric, ma_channel
+        FROM unnest(miss_after) WITH ORDINALITY AS x (k, i);
         after_t := array_fill(NULL::timestamptz, ARRAY[cardinality(miss_after)]);
         after_v := array_fill(NULL::double precision, ARRAY[cardinality(miss_after)]);
         FOR wi IN 1 .. cardinality(p_from) LOOP
@@ -229,12 +249,13 @@ BEGIN
             SELECT array_agg(coalesce(after_t[s.i], a.t) ORDER BY s.i),
                    array_agg(coalesce(after_v[s.i], a.v) ORDER BY s.i)
               INTO after_t, after_v
-            FROM unnest(miss_after) WITH ORDINALITY AS s (k, i)
+            FROM unnest(miss_after, ma_dev, ma_metric, ma_channel) WITH ORDINALITY
+                 AS s (k, dev_eui, metric, channel, i)
             LEFT JOIN LATERAL (
                 SELECT m.time AS t, m.value AS v FROM measurements m
                 WHERE k_win[s.k] = wi
-                  AND m.dev_eui = k_dev[s.k] AND m.metric = k_metric[s.k]
-                  AND m.channel = k_channel[s.k]
+                  AND m.dev_eui = s.dev_eui AND m.metric = s.metric
+                  AND m.channel = s.channel
                   AND m.time >= w_to AND m.time < w_to + margin
                 ORDER BY m.time ASC LIMIT 1
             ) a ON true;
@@ -243,12 +264,13 @@ BEGIN
                 SELECT array_agg(coalesce(after_t[s.i], a.t) ORDER BY s.i),
                        array_agg(coalesce(after_v[s.i], a.v) ORDER BY s.i)
                   INTO after_t, after_v
-                FROM unnest(miss_after) WITH ORDINALITY AS s (k, i)
+                FROM unnest(miss_after, ma_dev, ma_metric, ma_channel) WITH ORDINALITY
+                     AS s (k, dev_eui, metric, channel, i)
                 LEFT JOIN LATERAL (
                     SELECT m.time AS t, m.value AS v FROM measurements m
                     WHERE k_win[s.k] = wi AND after_t[s.i] IS NULL
-                      AND m.dev_eui = k_dev[s.k] AND m.metric = k_metric[s.k]
-                      AND m.channel = k_channel[s.k]
+                      AND m.dev_eui = s.dev_eui AND m.metric = s.metric
+                      AND m.channel = s.channel
                       AND m.time >= w_to + margin
                     ORDER BY m.time ASC LIMIT 1
                 ) a ON true;
