@@ -239,14 +239,23 @@ def cmd_bench_decoders(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from icone import bench_ingest
+    from icone import bench_ingest, embedded
     from icone.runtime import services
 
-    with services(settings) as urls:
+    with contextlib.ExitStack() as stack:
+        urls = stack.enter_context(services(settings, need_broker=settings.mqtt_url is not None))
+        mqtt_url = urls.mqtt_url
+        if not mqtt_url:
+            # A broker of its own, emptied first: the bench queues GBs of backlog (1 M events
+            # ~1.3 GB per session), and a killed run's store would make the next start of the
+            # demo's broker load all of it.
+            bench_state = settings.state_dir / "bench"
+            (bench_state / "mosquitto" / "mosquitto.db").unlink(missing_ok=True)
+            mqtt_url = stack.enter_context(embedded.mosquitto(bench_state)).url
         bench_ingest.run(
             settings.state_dir,
             urls.database_url,
-            urls.mqtt_url,
+            mqtt_url,
             n=args.n,
             devices=args.devices,
             json_path=args.json,
