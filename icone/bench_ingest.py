@@ -540,7 +540,8 @@ def run(
         rss = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else ""
         cpu = r.cpu_s or {}
         per = [
-            f"{cpu.get(k, 0.0) / r.messages * 1e6:.0f}" for k in ("consumer", "workers", "broker", "database")
+            f"{cpu.get(k, 0.0) / r.messages * 1e6:.0f}"
+            for k in ("consumer", "workers", "broker", "database")
         ]
         busy = sum(cpu.values()) / r.seconds if r.seconds else 0.0
         out.write(
