@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 from gateway_bridge.config import BridgeConfig
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.pipeline import Processor
-from icone import logs
+from icone import gc_tuning, logs
 from ingest_service.enrich import Enricher
 from ingest_service.registry import DeviceModels
 from ingest_service.service import BatchWriter
@@ -28,7 +28,9 @@ def build(config: BridgeConfig, database_url: str, log_level: str, log_json: boo
         database_url, min_size=1, max_size=2, open=True, check=ConnectionPool.check_connection
     )
     metrics = BridgeMetrics()
-    return WorkerParts(batch_writer(pool, config, metrics), metrics.processor_totals)
+    parts = WorkerParts(batch_writer(pool, config, metrics), metrics.processor_totals)
+    gc_tuning.tune_for_throughput()
+    return parts
 
 
 def batch_writer(
