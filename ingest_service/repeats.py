@@ -47,7 +47,7 @@ class CommittedKeys:
         self._keys: set[_Key] = set()
         self._order: deque[_Key] = deque()
         # a writer may be used from two threads (the drainer and `write_now`); taken once per
-        # batch, not per row
+        # transaction, not per row
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -56,15 +56,22 @@ class CommittedKeys:
     def __contains__(self, key: object) -> bool:
         return key in self._keys
 
-    def unseen(self, batch: Batch) -> list[MeasurementRow]:
-        """`batch`'s measurement rows minus the logged ones already committed."""
-        live, known = _live_time(batch), self._keys
+    def unseen(self, batches: Iterable[Batch]) -> list[MeasurementRow]:
+        """The measurement rows of `batches`, in order, minus the logged ones already
+        committed (one lock for them all: the writer calls this once per transaction)."""
+        known = self._keys
         if not known:
-            return batch.measurements
+            return [m for batch in batches for m in batch.measurements]
         # `is`, not ==: decoders stamp live readings with the uplink's own datetime object;
         # an equal but distinct one is only looked up for nothing.
         with self._lock:
-            return [m for m in batch.measurements if m.time is live or m[:4] not in known]
+            return [
+                m
+                for batch in batches
+                for live in (_live_time(batch),)
+                for m in batch.measurements
+                if m.time is live or m[:4] not in known
+            ]
 
     def remember(self, batches: Iterable[Batch]) -> None:
         """Call once `batches` are committed: their logged rows' keys become known."""

@@ -158,8 +158,7 @@ class BatchWriter:
             merged = Batch()
             for outcome in part:
                 merged.extend(outcome.batch)
-            unseen = self._committed.unseen
-            merged.measurements = [m for outcome in part for m in unseen(outcome.batch)]
+            merged.measurements = self._committed.unseen(outcome.batch for outcome in part)
             try:
                 counts = self._write(merged)
             except Exception as exc:

@@ -27,9 +27,9 @@ def _logged(batch: Batch) -> set[tuple[object, ...]]:
 def test_only_committed_logged_rows_are_dropped_and_live_rows_never() -> None:
     first, second = process(uplink(0, AXIOMA, device=1)), process(uplink(3600, AXIOMA, device=1))
     keys = CommittedKeys()
-    assert keys.unseen(second) == second.measurements  # nothing committed yet
+    assert keys.unseen([second]) == second.measurements  # nothing committed yet
     keys.remember([first])
-    kept = keys.unseen(second)
+    kept = keys.unseen([second])
     repeated = _logged(first) & _logged(second)
     assert repeated, "the two frames' logs should overlap"
     assert {m[:4] for m in kept}.isdisjoint(repeated)
