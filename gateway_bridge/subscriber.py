@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from gateway_bridge.config import BridgeConfig
 from gateway_bridge.errors import BrokerUnavailable
 from gateway_bridge.metrics import BridgeMetrics
+from gateway_bridge.mqtt_client import BufferedClient
 from ingest_service.records import InboundMessage
 
 logger = logging.getLogger(__name__)
@@ -76,10 +77,10 @@ class Bridge:
         self._worker = threading.Thread(target=self._work, name="bridge-worker", daemon=True)
 
     # --- connection -------------------------------------------------------------------
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> BufferedClient:
         cfg = self.config
         v5 = cfg.mqtt_version == 5
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
@@ -212,16 +213,19 @@ class Bridge:
                 return
             self.stats.durable_batches += 1
             self.metrics.batch_size.observe(len(items))
-            generation, ack = self._generation, self._client.ack
-            acknowledged = 0
-            for item in items:
-                # An ack on a newer connection would name another packet: skip it; the broker
-                # redelivers that message and idempotent storage absorbs the repeat.
-                if item.qos > 0 and item.generation == generation:
-                    ack(item.mid, item.qos)
-                    acknowledged += 1
-            self.stats.acknowledged += acknowledged
+            self._acknowledge(items)
             self.metrics.queue_depth.set(len(self._inbox))
+
+    def _acknowledge(self, items: list[_Message]) -> None:
+        # An ack on a newer connection would name another packet: skip it; the broker
+        # redelivers that message and idempotent storage absorbs the repeat.
+        generation = self._generation
+        current = [i for i in items if i.qos > 0 and i.generation == generation]
+        self._client.ack_many(i.mid for i in current if i.qos == 1)
+        for item in current:
+            if item.qos == 2:
+                self._client.ack(item.mid, item.qos)
+        self.stats.acknowledged += len(current)
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:

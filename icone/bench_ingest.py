@@ -8,7 +8,9 @@ them), then start it and time until it is done:
   committed in the database;
 - baseline: the way ChirpStack's PostgreSQL integration writes: the same parsing and
   decoding, then one INSERT per row and one COMMIT per event;
-- ceiling: a bare paho subscriber that only receives and acknowledges.
+- ceiling: a bare paho subscriber that only receives and acknowledges (the issue's
+  ceiling); and, for reference, the same with the bridge's own MQTT client
+  (`gateway_bridge.mqtt_client.BufferedClient`), which receives faster than bare paho.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from paho.mqtt.properties import Properties
 from psycopg.conninfo import conninfo_to_dict
 
 from gateway_bridge.config import BridgeConfig, BrokerAddress
+from gateway_bridge.mqtt_client import BufferedClient
 from gateway_bridge.pipeline import Processor
 from hardware import simulator
 from hardware.catalogue import load_catalogue
@@ -126,8 +129,10 @@ class CpuMeter:
         return used
 
 
-def _session_client(broker: BrokerAddress, client_id: str) -> mqtt.Client:
-    client = mqtt.Client(
+def _session_client(
+    broker: BrokerAddress, client_id: str, client_class: type[mqtt.Client] = mqtt.Client
+) -> mqtt.Client:
+    client = client_class(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=MQTTProtocolVersion.MQTTv5,
@@ -199,10 +204,11 @@ def _drain(
     n: int,
     handle: Callable[[mqtt.MQTTMessage], None],
     meter: CpuMeter,
+    client_class: type[mqtt.Client] = mqtt.Client,
 ) -> tuple[float, dict[str, float]]:
     """Resume the session and run `handle` then ack on every message; seconds for n, and
     the CPU seconds used meanwhile."""
-    client = _session_client(broker, client_id)
+    client = _session_client(broker, client_id, client_class)
     received = 0
     done = threading.Event()
     started: list[float] = []
@@ -437,10 +443,13 @@ def _run_baseline(
     return Run("baseline (INSERT + COMMIT per event)", elapsed, n, rows=rows, cpu_s=cpu)
 
 
-def _run_ceiling(mqtt_url: str, n: int, client_id: str, meter: CpuMeter) -> Run:
+def _run_ceiling(
+    mqtt_url: str, n: int, client_id: str, meter: CpuMeter, client_class: type[mqtt.Client]
+) -> Run:
     broker = BrokerAddress.from_url(mqtt_url)
-    elapsed, cpu = _drain(broker, client_id, n, lambda _msg: None, meter)
-    return Run("ceiling (bare paho receive + ack)", elapsed, n, cpu_s=cpu)
+    elapsed, cpu = _drain(broker, client_id, n, lambda _msg: None, meter, client_class)
+    name = "bare paho" if client_class is mqtt.Client else "ICONE's MQTT client"
+    return Run(f"ceiling ({name} receive + ack)", elapsed, n, cpu_s=cpu)
 
 
 def run(
@@ -497,7 +506,16 @@ def run(
 
     out.write(f"icone bench ingest: N={n}, {devices} devices, {len(fleet)} in the fleet\n")
     meter = CpuMeter(database_url, mqtt_url)
-    ceiling = stage("ceiling", n, lambda cids: _run_ceiling(mqtt_url, n, cids[0], meter))
+    ceiling = stage(
+        "ceiling", n, lambda cids: _run_ceiling(mqtt_url, n, cids[0], meter, mqtt.Client)
+    )
+    # Not the issue's ceiling: the same bare loop on the client the bridge uses, to show
+    # how much of the receive cost that client removed.
+    ceiling_ours = stage(
+        "ceiling-icone-client",
+        n,
+        lambda cids: _run_ceiling(mqtt_url, n, cids[0], meter, BufferedClient),
+    )
     bridge_state = settings_state_dir / f"bench-bridge-{tag}"
     try:
         ours = stage(
@@ -528,6 +546,7 @@ def run(
         "ours_measurements_per_s": ours.rows / ours.seconds if ours.seconds else 0.0,
         "baseline_uplinks_per_s": baseline.per_s,
         "ceiling_uplinks_per_s": ceiling.per_s,
+        "ceiling_icone_client_uplinks_per_s": ceiling_ours.per_s,
         "peak_rss_mb": ours.peak_rss_mb or 0.0,
         **{f"ours_cpu_us_per_uplink_{k}": v / n * 1e6 for k, v in (ours.cpu_s or {}).items()},
     }
@@ -552,6 +571,8 @@ def run(
         f"\nours / ceiling = {ours.per_s / ceiling.per_s:.0%} (target >= 60 %); "
         f"ours / baseline = {ours.per_s / baseline.per_s:.1f}x (target >= 3x); "
         f"peak RSS {ours.peak_rss_mb:.0f} MB (target < 300 MB)\n"
+        f"ours / the ceiling on ICONE's MQTT client = {ours.per_s / ceiling_ours.per_s:.0%} "
+        "(for reference)\n"
     )
     if json_path is not None:
         json_path.write_text(json.dumps({**report, "n": n}, indent=2))
