@@ -39,7 +39,8 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from gateway_bridge.config import BridgeConfig, BrokerAddress
 from gateway_bridge.mqtt_client import BufferedClient
@@ -689,9 +690,89 @@ def stage_costs(
     return costs
 
 
+def live_first_ab(
+    n: int = 40_000, rounds: int = 8, devices: int = 2000, out: TextIO | None = None
+) -> dict[str, list[float]]:
+    """The database's CPU per uplink storing the same batches with live rows inserted first
+    (`write_batch`'s default) and with every row through ON CONFLICT, interleaved over
+    `rounds` on two databases of one embedded cluster (each mode on each database in turn;
+    tables emptied and a checkpoint before each). The batches are those of two alternating
+    writers with their repeats memories, as `icone bridge` with 2 ingest workers makes them."""
+    import tempfile
+
+    from psycopg_pool import ConnectionPool
+
+    from icone import embedded
+    from icone.ingest_workers import batch_writer
+    from ingest_service.records import Batch
+    from ingest_service.repeats import CommittedKeys
+    from ingest_service.writer import write_batch
+
+    out = out or sys.stdout
+    start = _fleet_start(n)
+    fleet = build_fleet(load_catalogue(), devices, start=start)
+    events = simulator.events(fleet, start, timedelta(seconds=1), protobuf=False)
+    messages = [
+        InboundMessage(topic, payload, datetime.now(UTC))
+        for topic, payload in itertools.islice(events, n)
+    ]
+    costs: dict[str, list[float]] = {"live first": [], "all ON CONFLICT": []}
+    with tempfile.TemporaryDirectory() as state, embedded.postgres(Path(state)) as pg:
+        urls = []
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            for name in ("bench_live_a", "bench_live_b"):
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                urls.append(make_conninfo(pg.url, dbname=name))
+        for url in urls:
+            migrate(url)
+            register_fleet(url, fleet)
+        pool: ConnectionPool[Any] = ConnectionPool(urls[0], min_size=1, max_size=1, open=True)
+        try:
+            pool.wait(30)
+            writer = batch_writer(
+                pool, BridgeConfig(broker=BrokerAddress("localhost", 1883, tls=False))
+            )
+            memories = (CommittedKeys(), CommittedKeys())
+            batches = []
+            for j, i in enumerate(range(0, n, 2000)):
+                outcomes = writer.prepare(messages[i : i + 2000])
+                batch = Batch()
+                for outcome in outcomes:
+                    batch.extend(outcome.batch)
+                batch.measurements = memories[j % 2].unseen(o.batch for o in outcomes)
+                memories[j % 2].remember(o.batch for o in outcomes)
+                batches.append(batch)
+        finally:
+            pool.close()
+        for r in range(rounds):
+            order = [("live first", urls[r % 2]), ("all ON CONFLICT", urls[(r + 1) % 2])]
+            for mode, url in order if r % 4 < 2 else order[::-1]:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("TRUNCATE uplinks, measurements, device_events")
+                    conn.execute("CHECKPOINT")
+                with psycopg.connect(url) as conn:
+                    backend = psutil.Process(conn.info.backend_pid)
+                    before = sum(backend.cpu_times()[:2])
+                    for batch in batches:
+                        write_batch(conn, batch, live_first=mode == "live first")
+                    used = sum(backend.cpu_times()[:2]) - before
+                costs[mode].append(used / n * 1e6)
+                out.write(f"round {r} {mode:16s} database CPU {used / n * 1e6:6.1f} µs/uplink\n")
+                out.flush()
+    for mode, values in costs.items():
+        ordered = sorted(values)
+        out.write(
+            f"{mode:16s} min {ordered[0]:6.1f}  median {ordered[len(ordered) // 2]:6.1f} "
+            "µs/uplink\n"
+        )
+    return costs
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["stages"]:  # python -m icone.bench_ingest stages [N]
         stage_costs(int((sys.argv[2:] or ["20000"])[0]))
+    elif sys.argv[1:2] == ["live-first"]:  # python -m icone.bench_ingest live-first [N] [ROUNDS]
+        live_first_ab(int((sys.argv[2:] or ["40000"])[0]), int((sys.argv[3:] or ["8"])[0]))
     elif sys.argv[1:2] == ["live"]:  # python -m icone.bench_ingest live N STATE_DIR [WORKERS]
         run_live_rss(Path(sys.argv[3]), int(sys.argv[2]), workers=int((sys.argv[4:] or ["0"])[0]))
     else:

@@ -222,6 +222,12 @@ def postgres(
             "shared_buffers=256MB",
             "-c",
             "fsync=on",
+            # Sustained ingest writes ~20 MB of WAL per second here: with the default 1 GB
+            # PostgreSQL checkpointed every ~27 s ("checkpoints are occurring too
+            # frequently") and each checkpoint makes the next write of every page a full-page
+            # image in the WAL. A soft limit: WAL only grows this large under such load.
+            "-c",
+            "max_wal_size=4GB",
         ],
         log,
         user,

@@ -207,8 +207,12 @@ def _insert_live(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], target
         return _insert(cur, target, stage, target.conflict)
 
 
-def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> WriteCounts:
-    """Store `batch` in one transaction; returns how many new rows each table got."""
+def write_batch(
+    conn: psycopg.Connection[Any], batch: Batch, live_first: bool = True
+) -> WriteCounts:
+    """Store `batch` in one transaction; returns how many new rows each table got.
+
+    `live_first=False` sends every row through ON CONFLICT (the benchmark's comparison)."""
     counts: dict[str, int] = {}
     live_keys = {(u.dev_eui, u.time) for u in batch.uplinks}
     try:
@@ -220,7 +224,8 @@ def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> WriteCounts:
                     rows = _rows(batch, target)
                     if not rows:
                         continue
-                    live, other = _split_live(rows, live_keys) if target.live_first else ([], rows)
+                    split = live_first and target.live_first
+                    live, other = _split_live(rows, live_keys) if split else ([], rows)
                     inserted = 0
                     if other:
                         _copy(cur, target, _stage_name(target), other)
