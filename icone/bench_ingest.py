@@ -717,6 +717,7 @@ def live_first_ab(
         for topic, payload in itertools.islice(events, n)
     ]
     costs: dict[str, list[float]] = {"live first": [], "all ON CONFLICT": []}
+    client_costs: dict[str, list[float]] = {mode: [] for mode in costs}
     with tempfile.TemporaryDirectory() as state, embedded.postgres(Path(state)) as pg:
         urls = []
         with psycopg.connect(pg.url, autocommit=True) as conn:
@@ -753,17 +754,24 @@ def live_first_ab(
                 with psycopg.connect(url) as conn:
                     backend = psutil.Process(conn.info.backend_pid)
                     before = sum(backend.cpu_times()[:2])
+                    client_before = time.process_time()
                     for batch in batches:
                         write_batch(conn, batch, live_first=mode == "live first")
                     used = sum(backend.cpu_times()[:2]) - before
+                    client = time.process_time() - client_before
                 costs[mode].append(used / n * 1e6)
-                out.write(f"round {r} {mode:16s} database CPU {used / n * 1e6:6.1f} µs/uplink\n")
+                client_costs[mode].append(client / n * 1e6)
+                out.write(
+                    f"round {r} {mode:16s} database CPU {used / n * 1e6:6.1f}, "
+                    f"client CPU {client / n * 1e6:5.1f} µs/uplink\n"
+                )
                 out.flush()
     for mode, values in costs.items():
-        ordered = sorted(values)
+        ordered, client_ordered = sorted(values), sorted(client_costs[mode])
         out.write(
-            f"{mode:16s} min {ordered[0]:6.1f}  median {ordered[len(ordered) // 2]:6.1f} "
-            "µs/uplink\n"
+            f"{mode:16s} database min {ordered[0]:6.1f} median {ordered[len(ordered) // 2]:6.1f}"
+            f"; client min {client_ordered[0]:5.1f} "
+            f"median {client_ordered[len(client_ordered) // 2]:5.1f} µs/uplink\n"
         )
     return costs
 
