@@ -7,8 +7,8 @@ messages per second these system calls are most of the bridge's receive cost. Th
 subclass changes only that plumbing:
 
 - the socket is wrapped so that one `recv` of up to 64 KiB serves many of paho's small
-  reads, and paho's loop reads every packet already buffered before it selects again (it
-  asks the socket for `pending()` bytes, the hook paho already has for TLS);
+  reads, and paho's loop reads the packets already buffered (up to 100) before it selects
+  again (it asks the socket for `pending()` bytes, the hook paho already has for TLS);
 - `ack_many` queues the PUBACKs of a whole batch as one write.
 
 Packet parsing, sessions, keep-alive and reconnection stay paho's. The private methods
@@ -30,6 +30,9 @@ _READ_SIZE = 65536
 _PUBACK = 0x40
 _PUBACK_PACKET = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 _U16 = struct.Struct("!H")
+# Packets read per loop_read() call at most: a socket that never runs dry refills the buffer
+# as it is read, and paho's loop must get back to writing (acknowledgements, keep-alive).
+MAX_PACKETS_PER_READ = 100
 
 
 class BufferedSocket:
@@ -72,12 +75,17 @@ class BufferedClient(mqtt.Client):
         return BufferedSocket(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        # paho reads one packet per select(); read on while whole packets sit in our buffer
-        # (at most one buffer's worth, so writes and keep-alive still get their turn).
+        # paho reads one packet per select(); read on while bytes sit in our buffer, up to
+        # MAX_PACKETS_PER_READ so that writes and keep-alive still get their turn.
         rc = super().loop_read(max_packets)
         sock = self._sock
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(sock, BufferedSocket):
-            if sock.pending() <= 0 or self._sock is not sock:
+        for _ in range(MAX_PACKETS_PER_READ - 1):
+            if (
+                rc != MQTTErrorCode.MQTT_ERR_SUCCESS
+                or self._sock is not sock
+                or not isinstance(sock, BufferedSocket)
+                or sock.pending() <= 0
+            ):
                 break
             rc = super().loop_read(max_packets)
         return rc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -22,7 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway_bridge.config import BrokerAddress
-from gateway_bridge.mqtt_client import BufferedClient, BufferedSocket
+from gateway_bridge.mqtt_client import MAX_PACKETS_PER_READ, BufferedClient, BufferedSocket
 from icone.embedded import RunningService
 from tests.system.helpers import publisher, wait_for
 
@@ -237,3 +238,55 @@ def test_ack_many_acknowledges_on_a_real_broker(broker: RunningService) -> None:
     pub.disconnect()
     assert [m.payload for m in again] == payloads[300:]  # exactly the unacknowledged ones
     assert all(m.dup for m in again)  # redelivered, as the broker marks them
+
+
+def test_a_read_call_stops_after_a_bounded_number_of_packets(broker: RunningService) -> None:
+    """A socket that never runs dry must not keep paho's loop from writing (acks, pings)."""
+    address = BrokerAddress.from_url(broker.url)
+    topic = f"test/bound/{uuid.uuid4().hex[:6]}"
+    client_id = f"test-bound-{uuid.uuid4().hex[:6]}"
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 600
+
+    def client() -> BufferedClient:
+        c = BufferedClient(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=V5, manual_ack=True
+        )
+        if address.username:
+            c.username_pw_set(
+                address.username,
+                address.password.get_secret_value() if address.password else None,
+            )
+        return c
+
+    first = client()  # the persistent session and its subscription, then away
+    subscribed = threading.Event()
+    first.on_subscribe = lambda *_: subscribed.set()
+    first.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    first.connect(address.host, address.port, clean_start=False, properties=props)
+    first.loop_start()
+    assert subscribed.wait(10)
+    first.disconnect()
+    first.loop_stop()
+    pub = publisher(broker.url)
+    n = 1500  # ~100 bytes each: several per 64 KiB read, more than one bound's worth
+    for i in range(n):
+        pub.publish(topic, b"x" * 60 + str(i).encode(), qos=1).wait_for_publish(timeout=10)
+    pub.disconnect()
+
+    second = client()
+    got: list[mqtt.MQTTMessage] = []
+    second.on_message = lambda _c, _u, msg: got.append(msg)
+    second.connect(address.host, address.port, clean_start=False, properties=props)
+    per_call: list[int] = []
+    deadline = time.monotonic() + 30
+    while len(got) < n and time.monotonic() < deadline:
+        before = len(got)
+        second.loop(timeout=1.0)  # one select, then one loop_read()
+        per_call.append(len(got) - before)
+    second.ack_many(m.mid for m in got)
+    second.loop(timeout=1.0)
+    second.disconnect()
+    assert [m.payload for m in got] == [b"x" * 60 + str(i).encode() for i in range(n)]
+    assert max(per_call) <= MAX_PACKETS_PER_READ
+    assert max(per_call) > 1  # several packets per system read

@@ -5,10 +5,16 @@ Publisher side, a message counts as accepted only once its PUBACK arrived; the s
 cut when the broker goes away, and the rest is published again after the restart. What
 the broker had accepted and not yet delivered (its queue for the bridge's persistent
 session, and what was in flight to the bridge) must come out of its persistence file.
+
+The bridge's receiving process is paused (SIGSTOP) while the second half is published and
+the broker restarted: the bridge keeps up with this publisher, so without the pause the
+broker may hold no backlog at all when it stops. Its ingest workers keep writing meanwhile.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from icone import embedded
@@ -38,11 +44,14 @@ def test_broker_restart_mid_stream_loses_nothing_it_accepted(
     first = embedded.mosquitto(state, port=port)
     url = first.__enter__().url
     second = None
+    paused = False
     try:
         bridge = bridge_process(database, url)
         bridge.start()
         publish_and_wait(url, stream.messages[:WARM_UP])
         wait_until(lambda: uplinks(database) == WARM_UP, "the bridge consuming", 60, bridge)
+        os.kill(bridge.pid, signal.SIGSTOP)
+        paused = True
         publisher = Publisher(url)
         publisher.start(stream.messages, range(WARM_UP, N))
         wait_until(
@@ -57,6 +66,8 @@ def test_broker_restart_mid_stream_loses_nothing_it_accepted(
 
         second = embedded.mosquitto(state, port=port)
         second.__enter__()
+        os.kill(bridge.pid, signal.SIGCONT)
+        paused = False
         # Everything accepted before the restart arrives without being published again.
         accepted_ids = {stream.dedup_ids[i] for i in accepted}
         wait_until(
@@ -69,6 +80,8 @@ def test_broker_restart_mid_stream_loses_nothing_it_accepted(
         wait_until(lambda: uplinks(database) >= N, f"all {N} uplinks", 120, bridge)
         assert bridge.terminate() == 0
     finally:
+        if paused:
+            os.kill(bridge.pid, signal.SIGCONT)
         (second or first).__exit__(None, None, None)
     assert uplinks(database) == N
     assert count(database, "SELECT count(DISTINCT deduplication_id) FROM uplinks") == N
