@@ -633,6 +633,18 @@ def _append_all(spool: Any, messages: list[InboundMessage], batch: int) -> None:
         spool.append(messages[i : i + batch])
 
 
+def _fleet_messages(n: int, devices: int) -> tuple[list[VirtualDevice], list[InboundMessage]]:
+    """A fleet and its first `n` ChirpStack JSON `up` events, as the bridge receives them."""
+    start = _fleet_start(n)
+    fleet = build_fleet(load_catalogue(), devices, start=start)
+    events = simulator.events(fleet, start, timedelta(seconds=1), protobuf=False)
+    messages = [
+        InboundMessage(topic, payload, datetime.now(UTC))
+        for topic, payload in itertools.islice(events, n)
+    ]
+    return fleet, messages
+
+
 def stage_costs(
     n: int = 20_000, devices: int = 2000, out: TextIO | None = None
 ) -> dict[str, float]:
@@ -649,13 +661,7 @@ def stage_costs(
     from ingest_service.spool import Spool
 
     out = out or sys.stdout
-    start = _fleet_start(n)
-    fleet = build_fleet(load_catalogue(), devices, start=start)
-    events = simulator.events(fleet, start, timedelta(seconds=1), protobuf=False)
-    messages = [
-        InboundMessage(topic, payload, datetime.now(UTC))
-        for topic, payload in itertools.islice(events, n)
-    ]
+    fleet, messages = _fleet_messages(n, devices)
     costs: dict[str, float] = {}
 
     def timed(name: str, action: Callable[[], _T]) -> _T:
@@ -709,13 +715,7 @@ def live_first_ab(
     from ingest_service.writer import write_batch
 
     out = out or sys.stdout
-    start = _fleet_start(n)
-    fleet = build_fleet(load_catalogue(), devices, start=start)
-    events = simulator.events(fleet, start, timedelta(seconds=1), protobuf=False)
-    messages = [
-        InboundMessage(topic, payload, datetime.now(UTC))
-        for topic, payload in itertools.islice(events, n)
-    ]
+    fleet, messages = _fleet_messages(n, devices)
     costs: dict[str, list[float]] = {"live first": [], "all ON CONFLICT": []}
     client_costs: dict[str, list[float]] = {mode: [] for mode in costs}
     with tempfile.TemporaryDirectory() as state, embedded.postgres(Path(state)) as pg:

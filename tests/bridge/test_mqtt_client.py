@@ -190,6 +190,17 @@ def test_publish_decoding_matches_paho(
     assert ours == theirs
 
 
+def _client(address: BrokerAddress, client_id: str) -> BufferedClient:
+    client = BufferedClient(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=V5, manual_ack=True
+    )
+    if address.username:
+        client.username_pw_set(
+            address.username, address.password.get_secret_value() if address.password else None
+        )
+    return client
+
+
 def test_ack_many_acknowledges_on_a_real_broker(broker: RunningService) -> None:
     address = BrokerAddress.from_url(broker.url)
     topic = f"test/acks/{uuid.uuid4().hex[:6]}"
@@ -198,14 +209,7 @@ def test_ack_many_acknowledges_on_a_real_broker(broker: RunningService) -> None:
     payloads = [bytes([i % 251]) * (i * 97 % 150_000) for i in range(400)]
 
     def session() -> tuple[BufferedClient, list[mqtt.MQTTMessage], threading.Event]:
-        client = BufferedClient(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=V5, manual_ack=True
-        )
-        if address.username:
-            client.username_pw_set(
-                address.username,
-                address.password.get_secret_value() if address.password else None,
-            )
+        client = _client(address, client_id)
         got: list[mqtt.MQTTMessage] = []
         subscribed = threading.Event()
         client.on_message = lambda _c, _u, msg: got.append(msg)
@@ -249,15 +253,7 @@ def test_a_read_call_stops_after_a_bounded_number_of_packets(broker: RunningServ
     props.SessionExpiryInterval = 600
 
     def client() -> BufferedClient:
-        c = BufferedClient(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=V5, manual_ack=True
-        )
-        if address.username:
-            c.username_pw_set(
-                address.username,
-                address.password.get_secret_value() if address.password else None,
-            )
-        return c
+        return _client(address, client_id)
 
     first = client()  # the persistent session and its subscription, then away
     subscribed = threading.Event()
