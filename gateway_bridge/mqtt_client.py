@@ -9,11 +9,15 @@ subclass changes only that plumbing:
 - the socket is wrapped so that one `recv` of up to 64 KiB serves many of paho's small
   reads, and paho's loop reads the packets already buffered (up to 100) before it selects
   again (it asks the socket for `pending()` bytes, the hook paho already has for TLS);
+- PUBLISH packets without properties (ChirpStack's) are decoded here, without the MQTT 5
+  `Properties` object paho builds for every one of them;
 - `ack_many` queues the PUBACKs of a whole batch as one write.
 
-Packet parsing, sessions, keep-alive and reconnection stay paho's. The private methods
-used here (`_create_socket`, `_packet_queue`) are those of paho-mqtt 2.2, which the
-project pins; tests/bridge/test_mqtt_client.py checks them on a real broker.
+Sessions, keep-alive, reconnection and every other packet stay paho's. The private parts
+used here (`_create_socket`, `_handle_publish`, `_in_packet`, `_handle_on_message`,
+`_packet_queue`) are those of paho-mqtt 2.2, which the project pins;
+tests/bridge/test_mqtt_client.py holds the decoding to paho's own and checks the rest on a
+real broker.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 
 _READ_SIZE = 65536
-_PUBACK = 0x40
 _PUBACK_PACKET = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 _U16 = struct.Struct("!H")
 # Packets read per loop_read() call at most: a socket that never runs dry refills the buffer
@@ -79,13 +82,13 @@ class BufferedClient(mqtt.Client):
         # MAX_PACKETS_PER_READ so that writes and keep-alive still get their turn.
         rc = super().loop_read(max_packets)
         sock = self._sock
+        if not isinstance(sock, BufferedSocket):  # None: the connection was lost meanwhile
+            return rc
+        buffered: BufferedSocket = sock
         for _ in range(MAX_PACKETS_PER_READ - 1):
-            if (
-                rc != MQTTErrorCode.MQTT_ERR_SUCCESS
-                or self._sock is not sock
-                or not isinstance(sock, BufferedSocket)
-                or sock.pending() <= 0
-            ):
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is not buffered:
+                break
+            if buffered.pending() <= 0:
                 break
             rc = super().loop_read(max_packets)
         return rc
@@ -128,6 +131,6 @@ class BufferedClient(mqtt.Client):
     def ack_many(self, mids: Iterable[int]) -> None:
         """Acknowledge QoS 1 messages (manual acks) with one queued write."""
         pack = _PUBACK_PACKET.pack
-        packet = b"".join([pack(_PUBACK, 2, mid) for mid in mids])
+        packet = b"".join([pack(mqtt.PUBACK, 2, mid) for mid in mids])
         if packet:
-            self._packet_queue(_PUBACK, packet, 0, 0)
+            self._packet_queue(mqtt.PUBACK, packet, 0, 0)

@@ -710,8 +710,6 @@ def live_first_ab(
 
     from icone import embedded
     from icone.ingest_workers import batch_writer
-    from ingest_service.records import Batch
-    from ingest_service.repeats import CommittedKeys
     from ingest_service.writer import write_batch
 
     out = out or sys.stdout
@@ -730,19 +728,14 @@ def live_first_ab(
         pool: ConnectionPool[Any] = ConnectionPool(urls[0], min_size=1, max_size=1, open=True)
         try:
             pool.wait(30)
-            writer = batch_writer(
-                pool, BridgeConfig(broker=BrokerAddress("localhost", 1883, tls=False))
-            )
-            memories = (CommittedKeys(), CommittedKeys())
+            config = BridgeConfig(broker=BrokerAddress("localhost", 1883, tls=False))
+            writers = (batch_writer(pool, config), batch_writer(pool, config))
             batches = []
             for j, i in enumerate(range(0, n, 2000)):
+                writer = writers[j % 2]
                 outcomes = writer.prepare(messages[i : i + 2000])
-                batch = Batch()
-                for outcome in outcomes:
-                    batch.extend(outcome.batch)
-                batch.measurements = memories[j % 2].unseen(o.batch for o in outcomes)
-                memories[j % 2].remember(o.batch for o in outcomes)
-                batches.append(batch)
+                batches.append(writer.transaction_rows(outcomes))
+                writer.committed(outcomes)
         finally:
             pool.close()
         for r in range(rounds):

@@ -144,6 +144,19 @@ class BatchWriter:
             outcomes.append(MessageOutcome(message, batch))
         return outcomes
 
+    def transaction_rows(self, part: Sequence[MessageOutcome]) -> Batch:
+        """What one transaction writes for `part`: all its rows, minus the logged
+        measurements this writer has committed already (ingest_service.repeats)."""
+        merged = Batch()
+        for outcome in part:
+            merged.extend(outcome.batch)
+        merged.measurements = self._committed.unseen(outcome.batch for outcome in part)
+        return merged
+
+    def committed(self, part: Sequence[MessageOutcome]) -> None:
+        """Call once `part`'s transaction has committed."""
+        self._committed.remember(outcome.batch for outcome in part)
+
     def _write(self, batch: Batch) -> WriteCounts:
         with self._pool.connection(timeout=self.connect_timeout_s) as conn:
             return write_batch(conn, batch)
@@ -155,12 +168,8 @@ class BatchWriter:
 
         def attempt(part: list[MessageOutcome]) -> WriteCounts:
             nonlocal bisections
-            merged = Batch()
-            for outcome in part:
-                merged.extend(outcome.batch)
-            merged.measurements = self._committed.unseen(outcome.batch for outcome in part)
             try:
-                counts = self._write(merged)
+                counts = self._write(self.transaction_rows(part))
             except Exception as exc:
                 if is_retriable(exc):
                     raise
@@ -175,7 +184,7 @@ class BatchWriter:
                     extra={"messages": len(part)},
                 )
                 return add_counts(attempt(part[:half]), attempt(part[half:]))
-            self._committed.remember(outcome.batch for outcome in part)
+            self.committed(part)
             result.extend(part)
             return counts
 

@@ -127,15 +127,18 @@ def _stage_name(target: _Target, live: bool = False) -> sql.Identifier:
     return sql.Identifier(f"stage_{target.table}" + ("_live" if live else ""))
 
 
+def _create_stage(conn: psycopg.Connection[Any], target: _Target, live: bool = False) -> None:
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS"
+        ).format(stage=_stage_name(target, live), table=sql.Identifier(target.table))
+    )
+
+
 def _prepare_staging(conn: psycopg.Connection[Any]) -> None:
     for target in TARGETS:
-        for live in (False, True) if target.live_first else (False,):
-            conn.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) "
-                    "ON COMMIT DELETE ROWS"
-                ).format(stage=_stage_name(target, live), table=sql.Identifier(target.table))
-            )
+        _create_stage(conn, target)
 
 
 def _rows(batch: Batch, target: _Target) -> list[Any]:
@@ -176,12 +179,7 @@ def _copy(
             write_row(row)
 
 
-def _insert(
-    cur: psycopg.Cursor[Any],
-    target: _Target,
-    stage: sql.Identifier,
-    conflict: sql.Composable | None,
-) -> int:
+def _insert(cur: psycopg.Cursor[Any], target: _Target, stage: sql.Identifier) -> int:
     columns = sql.SQL(", ").join(map(sql.Identifier, target.columns))
     select = sql.SQL("SELECT {columns} FROM {stage}").format(columns=columns, stage=stage)
     if target.table == "dead_letters":
@@ -194,7 +192,7 @@ def _insert(
             table=sql.Identifier(target.table),
             columns=columns,
             select=select,
-            conflict=conflict if conflict is not None else sql.SQL(""),
+            conflict=target.conflict,
         )
     )
     return cur.rowcount
@@ -208,9 +206,12 @@ def _copy_live(
             _copy(cur, target, sql.Identifier(target.table), rows)
         return len(rows)
     except errors.UniqueViolation:  # a redelivered uplink (or a clash with a logged row)
+        # Its own staging table, created only when needed: the other one holds the rows
+        # already inserted above.
+        _create_stage(conn, target, live=True)
         stage = _stage_name(target, live=True)
         _copy(cur, target, stage, rows)
-        return _insert(cur, target, stage, target.conflict)
+        return _insert(cur, target, stage)
 
 
 def write_batch(
@@ -235,7 +236,7 @@ def write_batch(
                     inserted = 0
                     if other:
                         _copy(cur, target, _stage_name(target), other)
-                        inserted += _insert(cur, target, _stage_name(target), target.conflict)
+                        inserted += _insert(cur, target, _stage_name(target))
                     if live:
                         inserted += _copy_live(conn, cur, target, live)
                     counts[target.table] = inserted
