@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest_service.apikeys import ApiKey
+from storage.apikeys import ApiKey
 
 # action -> roles allowed to do it
 PERMISSIONS: dict[str, frozenset[str]] = {

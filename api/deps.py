@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth import Principal
 from api.errors import Forbidden, Unauthorized
-from ingest_service import apikeys
+from storage import apikeys
 
 
 def get_pool(request: Request) -> AsyncConnectionPool[Any]:

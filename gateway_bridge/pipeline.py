@@ -18,7 +18,7 @@ from gateway_bridge.chirpstack import NetworkEvent, Uplink, parse_event
 from gateway_bridge.config import BridgeConfig
 from gateway_bridge.errors import EventParseError
 from gateway_bridge.metrics import BridgeMetrics
-from ingest_service.records import (
+from storage.records import (
     Batch,
     EventRow,
     InboundMessage,

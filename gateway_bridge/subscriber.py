@@ -28,7 +28,7 @@ from gateway_bridge.config import BridgeConfig
 from gateway_bridge.errors import BrokerUnavailable
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.mqtt_client import BufferedClient
-from ingest_service.records import InboundMessage
+from storage.records import InboundMessage
 
 logger = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from icone import deadletters_cmd, logs
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
 from ingest_service.errors import IngestError
+from storage.errors import StorageError
 
 logger = logging.getLogger("icone")
 
@@ -69,7 +70,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from icone.runtime import services
-    from ingest_service.migrate import migrate
+    from storage.migrate import migrate
 
     with services(settings, need_broker=False) as urls:
         report = migrate(urls.database_url, args.mode)
@@ -82,7 +83,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
     from icone.runtime import bridge_config, configured_bridge, running_maintenance, services
-    from ingest_service.migrate import migrate
+    from storage.migrate import migrate
 
     if args.protobuf:
         settings.bridge.event_format = EventFormat.PROTOBUF
@@ -185,7 +186,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
     from icone.runtime import services
-    from ingest_service.maintenance import run_maintenance
+    from storage.maintenance import run_maintenance
 
     with services(settings, need_broker=False) as urls:
         report = run_maintenance(urls.database_url, settings.retention.policy(), datetime.now(UTC))
@@ -198,10 +199,10 @@ def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench_storage(settings: Settings, args: argparse.Namespace) -> int:
-    from icone import bench_storage
+    from icone.bench import storage as bench_storage
 
     url = settings.database_url.get_secret_value() if settings.database_url else None
-    from ingest_service.migrate import StorageMode
+    from storage.migrate import StorageMode
 
     only = None if args.mode == "both" else StorageMode(args.mode)
     report = bench_storage.run(
@@ -220,7 +221,7 @@ def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
     import psycopg
 
     from icone.runtime import services
-    from ingest_service import apikeys
+    from storage import apikeys
 
     with (
         services(settings, need_broker=False) as urls,
@@ -232,14 +233,15 @@ def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench_decoders(settings: Settings, args: argparse.Namespace) -> int:
-    from icone import bench_decoders
+    from icone.bench import decoders as bench_decoders
 
     bench_decoders.run(seconds_per_model=args.seconds, json_path=args.json)
     return 0
 
 
 def cmd_bench_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from icone import bench_ingest, embedded
+    from icone import embedded
+    from icone.bench import ingest as bench_ingest
     from icone.runtime import services
 
     with contextlib.ExitStack() as stack:
@@ -444,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         load_catalogue(settings.catalogue_dir)  # an invalid sheet stops start-up, naming it
         return func(settings, args)
-    except (BridgeError, EmbeddedError, IngestError, OSError) as exc:
+    except (BridgeError, EmbeddedError, IngestError, StorageError, OSError) as exc:
         # Expected operational failures: a clear message and an exit code, no traceback.
         logger.error("%s", exc)
         return EXIT_UNAVAILABLE

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from icone.settings import Settings
 from ingest_service.deadletters import STAGES, DeadLetterView, list_dead_letters, replay
-from ingest_service.errors import StorageError
+from storage.errors import StorageError
 
 EXIT_FAILED_AGAIN = 1  # some dead letters failed again on replay
 EXIT_USAGE = 2
@@ -112,7 +112,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from gateway_bridge.pipeline import Processor
     from icone.runtime import bridge_config, services
     from ingest_service.enrich import Enricher
-    from ingest_service.registry import DeviceModels
+    from storage.registry import DeviceModels
 
     if not (args.ids or args.stage or args.all):
         sys.stderr.write("say which dead letters to replay: --id ID ..., --stage STAGE or --all\n")

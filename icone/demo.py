@@ -27,9 +27,9 @@ from icone.runtime import (
     services,
 )
 from icone.settings import Settings
-from ingest_service import apikeys
-from ingest_service.migrate import migrate
-from ingest_service.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
+from storage import apikeys
+from storage.migrate import migrate
+from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 
 logger = logging.getLogger(__name__)
 

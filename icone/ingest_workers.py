@@ -13,10 +13,10 @@ from gateway_bridge.config import BridgeConfig
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.pipeline import Processor
 from icone import gc_tuning, logs
+from ingest_service.batch_writer import BatchWriter
 from ingest_service.enrich import Enricher
-from ingest_service.registry import DeviceModels
-from ingest_service.service import BatchWriter
 from ingest_service.workers import WorkerParts
+from storage.registry import DeviceModels
 
 
 def build(config: BridgeConfig, database_url: str, log_level: str, log_json: bool) -> WorkerParts:

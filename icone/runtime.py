@@ -23,12 +23,13 @@ from icone import ingest_workers as ingest_workers_module
 from icone.settings import Settings
 from ingest_service.enrich import Enricher
 from ingest_service.errors import IngestError
-from ingest_service.maintenance import run_maintenance
-from ingest_service.registry import DeviceModels
-from ingest_service.retention import RetentionPolicy
 from ingest_service.service import IngestService
 from ingest_service.spool import Spool
 from ingest_service.workers import WorkerPool
+from storage.errors import StorageError
+from storage.maintenance import run_maintenance
+from storage.registry import DeviceModels
+from storage.retention import RetentionPolicy
 
 if TYPE_CHECKING:
     import uvicorn
@@ -170,7 +171,7 @@ def running_maintenance(
         while not stop.is_set():
             try:
                 run_maintenance(database_url, policy, datetime.now(UTC))
-            except IngestError as exc:
+            except (IngestError, StorageError) as exc:
                 logger.warning("storage maintenance failed, retrying later: %s", exc)
             stop.wait(interval_s)
 

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway_bridge.config import EventFormat
 from hardware.catalogue import CATALOGUE_DIR
-from ingest_service.retention import ClassHorizons, RetentionPolicy
+from storage.retention import ClassHorizons, RetentionPolicy
 
 
 class BridgeSettings(BaseModel):

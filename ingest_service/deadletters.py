@@ -20,11 +20,11 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
+from ingest_service.batch_writer import BatchWriter, Process, add_counts
 from ingest_service.enrich import Enricher
-from ingest_service.errors import StorageError
-from ingest_service.records import InboundMessage
-from ingest_service.service import BatchWriter, Process, add_counts
 from ingest_service.writer import WriteCounts
+from storage.errors import StorageError
+from storage.records import InboundMessage
 
 STAGES = ("parse", "decode", "store")
 _CHUNK = 500  # dead letters replayed per transaction group

@@ -25,7 +25,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from decoders.vocabulary import METRICS, Kind
-from ingest_service.records import Batch, MeasurementRow
+from storage.records import Batch, MeasurementRow
 
 logger = logging.getLogger(__name__)
 

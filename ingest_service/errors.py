@@ -1,13 +1,8 @@
-"""Errors of the ingest service (schema, storage)."""
+"""Errors of the ingest service (spool, drainer, workers).
+
+Database failures are the storage layer's `storage.errors.StorageError`.
+"""
 
 
 class IngestError(Exception):
     """Base class for the ingest service."""
-
-
-class MigrationError(IngestError):
-    """The schema could not be created or upgraded."""
-
-
-class StorageError(IngestError):
-    """A write or read against the database failed."""

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
 
-from ingest_service.records import Batch, MeasurementRow
+from storage.records import Batch, MeasurementRow
 
 # ~150 bytes per key: 20,000 keys ~ 3 MB per writer (each ingest worker has one, and the
 # bridge's 300 MB budget holds all of them). On the virtual fleet's stream (2,000 devices, the

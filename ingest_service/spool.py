@@ -36,7 +36,7 @@ from types import TracebackType
 import cbor2
 
 from ingest_service.errors import IngestError
-from ingest_service.records import InboundMessage
+from storage.records import InboundMessage
 
 logger = logging.getLogger(__name__)
 

@@ -22,10 +22,15 @@ from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from ingest_service.errors import StorageError
-from ingest_service.service import BatchWriter, SystemicStorageFailure, WriteResult, is_retriable
+from ingest_service.batch_writer import (
+    BatchWriter,
+    SystemicStorageFailure,
+    WriteResult,
+    is_retriable,
+)
 from ingest_service.spool import Span, read_span
 from ingest_service.writer import WriteCounts
+from storage.errors import StorageError
 
 logger = logging.getLogger(__name__)
 

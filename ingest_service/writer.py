@@ -24,8 +24,8 @@ import psycopg
 from psycopg import errors, postgres, pq, sql
 from psycopg.adapt import Dumper
 
-from ingest_service.errors import StorageError
-from ingest_service.records import (
+from storage.errors import StorageError
+from storage.records import (
     Batch,
     DeadLetterRow,
     EventRow,

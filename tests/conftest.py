@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from icone import embedded
-from ingest_service.migrate import migrate
+from storage.migrate import migrate
 
 os.environ.setdefault("TZ", "UTC")
 

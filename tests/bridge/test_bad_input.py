@@ -15,7 +15,7 @@ from gateway_bridge.errors import EventParseError
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.pipeline import Processor
 from hardware.chirpstack_events import encode_event, topic_for
-from ingest_service.records import Batch, InboundMessage
+from storage.records import Batch, InboundMessage
 from tests.bridge import fixtures
 from tests.system.helpers import bridge_config
 

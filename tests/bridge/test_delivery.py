@@ -22,7 +22,7 @@ from gateway_bridge.subscriber import Bridge
 from hardware.chirpstack_events import encode_event, topic_for
 from icone import embedded
 from icone.embedded import RunningService
-from ingest_service.registry import DeviceSpec, upsert_devices
+from storage.registry import DeviceSpec, upsert_devices
 from tests.bridge import fixtures
 from tests.bridge.tls import make_pki
 from tests.system.helpers import bridge, bridge_config, count, publish, publisher, wait_for

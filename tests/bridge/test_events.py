@@ -11,7 +11,7 @@ from gateway_bridge.chirpstack import NetworkEvent, Uplink, parse_event
 from gateway_bridge.config import EventFormat
 from hardware.chirpstack_events import encode_event, topic_for
 from icone.embedded import RunningService
-from ingest_service.registry import DeviceSpec, upsert_devices
+from storage.registry import DeviceSpec, upsert_devices
 from tests.bridge import fixtures
 from tests.system.helpers import bridge, bridge_config, count, publish, publisher, wait_for
 

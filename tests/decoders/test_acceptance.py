@@ -36,7 +36,7 @@ from decoders.chirpstack_object import (
 from decoders.vocabulary import EVENT_CODES, METRICS
 from hardware.catalogue import load_catalogue
 from hardware.encoders import ENCODERS
-from icone import bench_decoders
+from icone.bench import decoders as bench_decoders
 
 VECTORS = Path(__file__).parent / "vectors"
 RECEIVED_AT = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)

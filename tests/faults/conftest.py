@@ -19,7 +19,7 @@ from hardware.catalogue import load_catalogue
 from hardware.fleet import build_fleet
 from icone import embedded
 from icone.demo import register_fleet
-from ingest_service.records import InboundMessage
+from storage.records import InboundMessage
 from tests.faults.helpers import BridgeProcess, Stream, create_session, dedup_id_of
 
 STREAM_SIZE = 50_000  # the kill -9 stream; the other tests use a prefix of it

@@ -10,8 +10,8 @@ import psutil
 import pytest
 
 from icone.embedded import RunningService
-from ingest_service.records import InboundMessage
 from ingest_service.spool import encode_record
+from storage.records import InboundMessage
 from tests.faults.conftest import STREAM_SIZE, BridgeFactory
 from tests.faults.helpers import (
     Publisher,

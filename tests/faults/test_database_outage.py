@@ -14,8 +14,8 @@ import pytest
 from icone import embedded
 from icone.demo import register_fleet
 from icone.embedded import RunningService
-from ingest_service.migrate import migrate
 from ingest_service.spool import Spool
+from storage.migrate import migrate
 from tests.faults.conftest import BridgeFactory
 from tests.faults.helpers import (
     Publisher,

@@ -20,10 +20,11 @@ from gateway_bridge.pipeline import Processor
 from hardware.chirpstack_events import encode_event, topic_for, uplink_event
 from hardware.encoders import ENCODERS
 from hardware.state import PhysicalState
-from ingest_service.records import Batch, InboundMessage
-from ingest_service.service import BatchWriter, IngestService
+from ingest_service.batch_writer import BatchWriter
+from ingest_service.service import IngestService
 from ingest_service.spool import Spool
 from ingest_service.workers import WorkerParts
+from storage.records import Batch, InboundMessage
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 CONFIG = BridgeConfig(broker=BrokerAddress.from_url("mqtt://127.0.0.1:1883"))

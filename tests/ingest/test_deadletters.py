@@ -16,10 +16,10 @@ from icone import deadletters_cmd
 from icone.embedded import RunningService
 from icone.settings import Settings
 from ingest_service.deadletters import list_dead_letters, replay
-from ingest_service.records import InboundMessage
-from ingest_service.registry import DeviceSpec, upsert_devices
 from ingest_service.service import IngestService
 from ingest_service.spool import Spool
+from storage.records import InboundMessage
+from storage.registry import DeviceSpec, upsert_devices
 from tests.ingest.helpers import CONFIG, count, dev_eui, malformed, pool_for, process, uplink
 
 MODEL = "milesight-em300-th"

@@ -10,7 +10,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from ingest_service.enrich import Enricher, PulseWeight, parse_pulse_weights
-from ingest_service.registry import DeviceSpec, upsert_devices
+from storage.registry import DeviceSpec, upsert_devices
 from tests.ingest.helpers import dev_eui, pool_for, running_service, uplink, wait_for
 
 PULSE_MODEL = "adeunis-pulse-4"

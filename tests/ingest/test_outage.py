@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from icone import embedded
-from ingest_service.migrate import migrate
+from storage.migrate import migrate
 from tests.ingest.helpers import count, pool_for, running_service, uplink, wait_for
 
 OUTAGE_S = 10.0

@@ -11,9 +11,9 @@ from hardware import simulator
 from hardware.catalogue import load_catalogue
 from hardware.fleet import build_fleet
 from icone.demo import register_fleet
-from ingest_service.records import Batch, InboundMessage, MeasurementRow
+from ingest_service.batch_writer import BatchWriter, MessageOutcome
 from ingest_service.repeats import DEFAULT_CAPACITY, CommittedKeys
-from ingest_service.service import BatchWriter, MessageOutcome
+from storage.records import Batch, InboundMessage, MeasurementRow
 from tests.ingest.helpers import T0, count, pool_for, process, uplink
 
 AXIOMA = "axioma-qalcosonic-w1"  # each frame carries the last hours' logged volumes

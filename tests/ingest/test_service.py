@@ -8,10 +8,11 @@ import psycopg
 import pytest
 from psycopg_pool import PoolTimeout
 
-from ingest_service.errors import StorageError
-from ingest_service.records import InboundMessage
-from ingest_service.service import IngestClosed, IngestService, is_retriable
+from ingest_service.batch_writer import is_retriable
+from ingest_service.service import IngestClosed, IngestService
 from ingest_service.spool import Spool
+from storage.errors import StorageError
+from storage.records import InboundMessage
 from tests.ingest.helpers import (
     POISON_DEVICE,
     count,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest_service.records import InboundMessage
 from ingest_service.spool import Spool, SpoolFull, encode_record
+from storage.records import InboundMessage
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

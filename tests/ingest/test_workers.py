@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from gateway_bridge.metrics import BridgeMetrics
-from ingest_service.service import is_retriable
+from ingest_service.batch_writer import is_retriable
 from ingest_service.workers import WorkerFailed, WorkerPool
 from tests.ingest.helpers import (
     POISON_DEVICE,

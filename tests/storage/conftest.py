@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingest_service.migrate import migrate
+from storage.migrate import migrate
 from tests.storage.helpers import fresh_database
 
 

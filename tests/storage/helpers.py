@@ -12,8 +12,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ingest_service.consumption import ConsumptionRow, consumption
-from ingest_service.rollups import refresh_rollups
+from storage.consumption import ConsumptionRow, consumption
+from storage.rollups import refresh_rollups
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 

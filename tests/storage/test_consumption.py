@@ -11,9 +11,9 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from ingest_service.consumption import consumption
-from ingest_service.records import Batch, MeasurementRow
 from ingest_service.writer import write_batch
+from storage.consumption import consumption
+from storage.records import Batch, MeasurementRow
 from tests.storage.helpers import add_device, figures, put, refresh, utc
 
 A = "a000000000000001"

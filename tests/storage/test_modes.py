@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ingest_service.consumption import consumption
+from storage.consumption import consumption
 from tests.storage.fixture_data import DAYS, START, load
 from tests.storage.helpers import refresh
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from ingest_service.maintenance import run_maintenance
-from ingest_service.migrate import StorageMode
-from ingest_service.retention import (
+from storage.maintenance import run_maintenance
+from storage.migrate import StorageMode
+from storage.retention import (
     ClassHorizons,
     RetentionPolicy,
     apply_retention,

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ingest_service.records import Batch, InboundMessage
 from ingest_service.writer import WriteCounts, write_batch
+from storage.records import Batch, InboundMessage
 from tests.ingest.helpers import process, uplink
 
 

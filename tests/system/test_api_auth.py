@@ -6,8 +6,8 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from ingest_service import apikeys
-from ingest_service.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
+from storage import apikeys
+from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 
 DC_DEVICE = "a84041000181c2d7"
 SCHOOL_DEVICE = "a84041000181c2d8"

@@ -13,11 +13,11 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from ingest_service import apikeys
-from ingest_service.records import Batch, MeasurementRow
-from ingest_service.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
-from ingest_service.rollups import refresh_rollups
 from ingest_service.writer import write_batch
+from storage import apikeys
+from storage.records import Batch, MeasurementRow
+from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
+from storage.rollups import refresh_rollups
 
 LEAK, QUIET = "ec0e00000000bb01", "ec0e00000000bb02"
 START = datetime(2026, 10, 5, 20, 0, tzinfo=UTC)

@@ -8,11 +8,11 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from ingest_service import apikeys
-from ingest_service.consumption import consumption
-from ingest_service.records import Batch, MeasurementRow
-from ingest_service.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 from ingest_service.writer import write_batch
+from storage import apikeys
+from storage.consumption import consumption
+from storage.records import Batch, MeasurementRow
+from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 
 METER = "ec0e00000000aa01"
 START = datetime(2026, 10, 5, 22, 0, tzinfo=UTC)  # 00:00 in Paris (CEST)

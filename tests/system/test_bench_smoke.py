@@ -8,7 +8,8 @@ import io
 import json
 from pathlib import Path
 
-from icone import bench_ingest, embedded
+from icone import embedded
+from icone.bench import ingest as bench_ingest
 from tests.faults.helpers import count
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from icone.embedded import RunningService, free_port, service_home
-from ingest_service.registry import DeviceSpec, upsert_devices
+from storage.registry import DeviceSpec, upsert_devices
 
 ICONE = [sys.executable, "-m", "icone"]
 

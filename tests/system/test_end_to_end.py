@@ -15,8 +15,8 @@ from hardware.chirpstack_events import encode_event, topic_for, uplink_event
 from hardware.encoders import ENCODERS
 from hardware.state import PhysicalState
 from icone.embedded import RunningService
-from ingest_service import apikeys
-from ingest_service.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
+from storage import apikeys
+from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 from tests.system.helpers import bridge, bridge_config, count, now, publish, publisher, wait_for
 
 DEV_EUI = "a84041000181c2d7"
@@ -152,7 +152,7 @@ def test_registry_lookup_keeps_the_last_registry_while_the_database_is_down(
 ) -> None:
     from psycopg_pool import ConnectionPool
 
-    from ingest_service.registry import DeviceModels
+    from storage.registry import DeviceModels
 
     _register(database)
     pool: ConnectionPool = ConnectionPool(database, min_size=1, timeout=2, open=True)

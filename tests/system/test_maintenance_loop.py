@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from icone.runtime import running_maintenance
-from ingest_service.records import Batch, MeasurementRow
-from ingest_service.retention import ClassHorizons, RetentionPolicy
 from ingest_service.writer import write_batch
+from storage.records import Batch, MeasurementRow
+from storage.retention import ClassHorizons, RetentionPolicy
 from tests.system.helpers import count, wait_for
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from ingest_service.errors import MigrationError
-from ingest_service.migrate import StorageMode, detect_timescale, discover, migrate
+from storage.errors import MigrationError
+from storage.migrate import StorageMode, detect_timescale, discover, migrate
 from tests.storage.helpers import fresh_database
 
 

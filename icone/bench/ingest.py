@@ -49,8 +49,8 @@ from hardware import simulator
 from hardware.catalogue import load_catalogue
 from hardware.fleet import VirtualDevice, build_fleet
 from icone.demo import register_fleet
-from ingest_service.migrate import migrate
-from ingest_service.records import InboundMessage
+from storage.migrate import migrate
+from storage.records import InboundMessage
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -303,7 +303,7 @@ def _run_ours(
     logs = [(state_dir / f"{cid}.log").open("wb") for cid in client_ids]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "icone.bench_ingest"],
+            [sys.executable, "-m", "icone.bench.ingest"],
             env=_child_env(urls, cid, state_dir, group, workers),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -770,11 +770,11 @@ def live_first_ab(
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["stages"]:  # python -m icone.bench_ingest stages [N]
+    if sys.argv[1:2] == ["stages"]:  # python -m icone.bench.ingest stages [N]
         stage_costs(int((sys.argv[2:] or ["20000"])[0]))
-    elif sys.argv[1:2] == ["live-first"]:  # python -m icone.bench_ingest live-first [N] [ROUNDS]
+    elif sys.argv[1:2] == ["live-first"]:  # python -m icone.bench.ingest live-first [N] [ROUNDS]
         live_first_ab(int((sys.argv[2:] or ["40000"])[0]), int((sys.argv[3:] or ["8"])[0]))
-    elif sys.argv[1:2] == ["live"]:  # python -m icone.bench_ingest live N STATE_DIR [WORKERS]
+    elif sys.argv[1:2] == ["live"]:  # python -m icone.bench.ingest live N STATE_DIR [WORKERS]
         run_live_rss(Path(sys.argv[3]), int(sys.argv[2]), workers=int((sys.argv[4:] or ["0"])[0]))
     else:
         _child()

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from ingest_service.consumption import sync_metric_kinds
-from ingest_service.errors import StorageError
-from ingest_service.migrate import StorageMode, storage_mode
-from ingest_service.retention import RetentionPolicy, RetentionResult, apply_retention
-from ingest_service.rollups import refresh_rollups
+from storage.consumption import sync_metric_kinds
+from storage.errors import StorageError
+from storage.migrate import StorageMode, storage_mode
+from storage.retention import RetentionPolicy, RetentionResult, apply_retention
+from storage.rollups import refresh_rollups
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from decoders.vocabulary import METRICS
-from ingest_service.errors import StorageError
+from storage.errors import StorageError
 
 Bucket = Literal["hour", "day", "month"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ingest_service.errors import MigrationError
+from storage.errors import MigrationError
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from ingest_service.errors import StorageError
-from ingest_service.migrate import StorageMode, storage_mode
+from storage.errors import StorageError
+from storage.migrate import StorageMode, storage_mode
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingest_service.errors import StorageError
+from storage.errors import StorageError
 
 logger = logging.getLogger(__name__)
 

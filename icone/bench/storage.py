@@ -26,8 +26,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from icone import embedded
-from ingest_service.migrate import StorageMode, detect_timescale, migrate
-from ingest_service.rollups import refresh_rollups
+from storage.migrate import StorageMode, detect_timescale, migrate
+from storage.rollups import refresh_rollups
 
 logger = logging.getLogger(__name__)
 

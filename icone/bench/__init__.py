@@ -1,0 +1,1 @@
+"""Benchmarks: `icone bench decoders|ingest|storage` (results in docs/benchmarks.md)."""
