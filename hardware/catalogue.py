@@ -72,6 +72,9 @@ class ModelSheet(BaseModel):
     events: list[str] = Field(default_factory=list)
     profile: DeviceProfile
     installation: str = Field(min_length=1)
+    # How a technician makes the device send an uplink now (button, magnet), when the
+    # vendor provides a way; None: wait for the next periodic uplink (profile interval).
+    test_uplink: str | None = None
     documents: list[str] = Field(default_factory=list)
 
     @field_validator("decoder")

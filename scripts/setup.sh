@@ -11,6 +11,11 @@ command -v mosquitto_passwd >/dev/null 2>&1 || need+=(mosquitto)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+# `setup.sh --tests`: also what the test suite needs. The field app's browser tests drive
+# Debian's Chromium (Playwright's own browser download is not used).
+if [ "${1:-}" = "--tests" ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing system packages: ${need[*]}"

@@ -3,7 +3,7 @@
 # The tests start their own PostgreSQL and Mosquitto (Debian packages) on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --tests
 export TZ=UTC
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy (strict)"; .venv/bin/mypy

@@ -1,0 +1,82 @@
+"""The device catalogue as technicians need it: models, installation notes, what to enter.
+
+Read from `hardware/catalogue/` (validated at start-up); no database involved.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from api.auth import Principal
+from api.deps import require
+from decoders import METRICS
+from decoders.vocabulary import Kind
+from hardware.catalogue import ModelSheet, load_catalogue
+
+router = APIRouter(prefix="/catalogue", tags=["catalogue"])
+
+
+class CounterRegister(BaseModel):
+    metric: str
+    channel: str
+    unit: str
+
+
+class ModelPublic(BaseModel):
+    id: str
+    vendor: str
+    model: str
+    category: str
+    power: str
+    uplink_interval_s: int
+    installation: str
+    test_uplink: str | None  # how to make it transmit now; None: wait for the next interval
+    pulse_inputs: list[str]  # channels counting pulses: each needs a pulse weight
+    counter_registers: list[CounterRegister]  # registers whose index at installation counts
+    documents: list[str]
+
+
+class ModelsPublic(BaseModel):
+    data: list[ModelPublic]
+    count: int
+
+
+def _public(sheet: ModelSheet) -> ModelPublic:
+    pulse = [c for m in sheet.metrics if m.metric == "pulse_count" for c in m.channels]
+    registers = [
+        CounterRegister(metric=m.metric, channel=c, unit=METRICS[m.metric].unit)
+        for m in sheet.metrics
+        if m.kind is Kind.COUNTER and m.metric != "pulse_count"
+        for c in m.channels
+    ]
+    return ModelPublic(
+        id=sheet.id,
+        vendor=sheet.vendor,
+        model=sheet.model,
+        category=sheet.category.value,
+        power=sheet.power,
+        uplink_interval_s=sheet.profile.uplink_interval_s,
+        installation=sheet.installation,
+        test_uplink=sheet.test_uplink,
+        pulse_inputs=pulse,
+        counter_registers=registers,
+        documents=sheet.documents,
+    )
+
+
+@cache
+def _models() -> ModelsPublic:
+    data = sorted((_public(s) for s in load_catalogue().values()), key=lambda m: m.id)
+    return ModelsPublic(data=data, count=len(data))
+
+
+@router.get("/models", operation_id="catalogue-models")
+async def list_models(
+    _who: Annotated[Principal, Depends(require("devices:read"))],
+) -> ModelsPublic:
+    """Every supported model with its installation notes and the inputs it needs."""
+    return _models()

@@ -1,0 +1,80 @@
+"""Browser fixtures: the API served for real (uvicorn on loopback) and Debian's Chromium driven
+by Playwright. Playwright's own browser download is not reachable here: it launches the
+system browser (`chromium`, installed by scripts/setup.sh)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from icone.embedded import free_port
+from icone.runtime import running_api
+from storage import apikeys
+
+# Headless in a sandbox without network: no background connections, no sandbox as root.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 360, "height": 740}  # the narrowest common Android viewport
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Debian's chromium is missing: scripts/setup.sh installs it (apt chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright, chromium_path: str) -> Iterator[Browser]:
+    b = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def api_url(database: str) -> Iterator[str]:
+    port = free_port()
+    with running_api(database, "127.0.0.1", port):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def admin_key(database: str) -> str:
+    with psycopg.connect(database) as conn:
+        return apikeys.create_key(conn, name="browser-admin", role="admin")
+
+
+@pytest.fixture
+def phone(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh phone-sized page (own storage); a screenshot of its last state is kept."""
+    context: BrowserContext = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, locale="fr-FR", service_workers="block"
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    shots = Path(request.config.rootpath) / ".state" / "test-artifacts" / "browser"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"{request.node.name}-last.png"), full_page=True)
+    context.close()
+    assert errors == [], f"JavaScript errors in the page: {errors}"
