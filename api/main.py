@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import ApiError
-from api.routes import catalogue, devices, field, health, sites
+from api.routes import catalogue, devices, field_app, health, sites
 
 
 def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
@@ -43,6 +43,6 @@ def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
     app.include_router(devices.router)
     app.include_router(sites.router)
     app.include_router(catalogue.router)
-    app.include_router(field.router)
-    field.mount_field_app(app)
+    app.include_router(field_app.router)
+    field_app.mount_field_app(app)
     return app

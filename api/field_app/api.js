@@ -9,14 +9,15 @@ export class ApiError extends Error {
     this.body = body;
     this.requestId = requestId;
   }
-  // FastAPI's 422: [{loc: ["body", "dev_eui"], msg: "..."}] -> {dev_eui: "..."}
+  // FastAPI's 422: [{loc: ["body", "registers", 0, "index_at_commissioning"], msg}] ->
+  // {"registers.0.index_at_commissioning": msg}
   fieldErrors() {
     const detail = this.body?.detail;
     const out = {};
     if (Array.isArray(detail)) {
       for (const item of detail) {
         const loc = (item.loc || []).filter((p) => p !== "body" && p !== "query" && p !== "path");
-        const name = loc.length ? String(loc[0]) : "_";
+        const name = loc.length ? loc.join(".") : "_";
         out[name] = out[name] ? `${out[name]} ${item.msg}` : item.msg;
       }
     }
@@ -81,13 +82,13 @@ export const api = {
   whoami: () => request("GET", "/whoami"),
   models: () => getCached("/catalogue/models"),
   sites: () => getCached("/sites?limit=500"),
-  parseQr: (code) => request("POST", "/onboarding/tr005", { code }),
+  parseQr: (code) => request("POST", "/onboarding/qr", { code }),
   register: (device) => request("POST", "/devices", device),
-  field: (devEui) => getCached(`/field/devices/${encodeURIComponent(devEui)}`),
+  field: (devEui) => getCached(`/devices/${encodeURIComponent(devEui)}/technician`),
   mine: () => getCached("/field/my-devices"),
   recordSwap: (devEui, swap) =>
     request("POST", `/devices/${encodeURIComponent(devEui)}/meter-swaps`, swap),
-  livePath: (devEui) => `/field/devices/${encodeURIComponent(devEui)}/live`,
+  livePath: (devEui) => `/devices/${encodeURIComponent(devEui)}/technician/live`,
 };
 
 // Server-sent events over fetch (EventSource cannot send the Authorization header).

@@ -8,6 +8,7 @@ const main = document.getElementById("main");
 const net = document.getElementById("net");
 const POLL_S = 5;
 let leaveView = () => {};   // stops the current view's camera, stream or timer
+let modelsCache = [];      // the catalogue, for the verify view's "make it transmit" hint
 
 // h("p", {class: "hint"}, "text", child...) -> element
 function h(tag, attrs = {}, ...children) {
@@ -111,8 +112,8 @@ function viewKey() {
 }
 
 // ---- register -----------------------------------------------------------------------------
-const ROLE_OPTIONS = ["main_water", "sub_water", "facility_total", "it_load", "cooling",
-  "building_total", "rack_inlet", "room_ambient"];
+// What one pulse of an input can count (the registry's pulse weights name a counter metric).
+const PULSE_METRICS = { water_volume_index: "m³", energy_active_import_index: "kWh" };
 
 function distanceKm(a, b) {
   const rad = Math.PI / 180;
@@ -157,8 +158,7 @@ async function viewRegister() {
   const lon = h("input", { type: "number", step: "any", min: "-180", max: "180",
     inputmode: "decimal" });
   const place = h("input", { type: "text", maxlength: "200" });
-  const role = h("select", {}, h("option", { value: "" }, t("reg.role_none")),
-    ROLE_OPTIONS.map((r) => h("option", { value: r }, r)));
+  const role = h("select", {}, h("option", { value: "" }, t("reg.role_none")));
   const counters = h("div", {});
   let here = null;
 
@@ -183,14 +183,19 @@ async function viewRegister() {
     if (!sheet) return;
     notes.replaceChildren(h("h3", {}, t("reg.install_notes")), h("p", {}, sheet.installation),
       sheet.test_uplink ? h("p", { class: "hint" }, sheet.test_uplink) : null);
-    for (const c of sheet.pulse_inputs ?? []) {
-      counters.append(field(`pulse-${c}`, t("reg.pulse_weight", { channel: c, unit: "m³ / kWh" }),
-        h("input", { type: "number", step: "any", min: "0", inputmode: "decimal" })));
-    }
-    for (const r of sheet.counter_registers ?? []) {
-      const id = `index-${r.metric}-${r.channel || "main"}`;
-      counters.append(field(id, t("reg.index", { metric: r.metric, channel: r.channel, unit: r.unit }),
-        h("input", { type: "number", step: "any", min: "0", inputmode: "decimal" })));
+    const keep = role.value;
+    role.replaceChildren(h("option", { value: "" }, t("reg.role_none")),
+      (sheet.roles ?? []).map((r) => h("option", { value: r, selected: r === keep }, r)));
+    const number = () => h("input", { type: "number", step: "any", min: "0", inputmode: "decimal" });
+    sheet.counter_registers.forEach((r, i) => counters.append(field(`reg-${i}`,
+      t("reg.index", { metric: r.metric, channel: r.channel, unit: r.unit }), number())));
+    for (const c of sheet.pulse_inputs) {
+      counters.append(
+        field(`pm-${c}`, t("reg.pulse_metric", { channel: c }),
+          h("select", {}, Object.entries(PULSE_METRICS).map(([m, unit]) =>
+            h("option", { value: m }, `${m} (${unit})`)))),
+        field(`pw-${c}`, t("reg.pulse_weight", { channel: c, unit: "m³ | kWh" }), number()),
+        field(`pi-${c}`, t("reg.index", { metric: "", channel: c, unit: "m³ | kWh" }), number()));
     }
   }
   model.addEventListener("change", fillModel);
@@ -275,19 +280,33 @@ async function viewRegister() {
       latitude: lat.value === "" ? null : Number(lat.value),
       longitude: lon.value === "" ? null : Number(lon.value),
     };
+    // Only what was entered is sent; `errorField` maps the answer's `loc` back to the fields.
     const sheet = models.find((m) => m.id === model.value);
+    const value = (id) => form.querySelector(`#${CSS.escape(id)}`)?.value ?? "";
+    const now = new Date().toISOString();
+    const registers = [];
+    const registerFields = [];
+    const addRegister = (id, metric, channel) => {
+      if (value(id) === "") return;
+      registers.push({ metric, channel, commissioned_at: now, index_at_commissioning: Number(value(id)) });
+      registerFields.push(id);
+    };
+    sheet?.counter_registers.forEach((r, i) => addRegister(`reg-${i}`, r.metric, r.channel));
     const weights = {};
     for (const c of sheet?.pulse_inputs ?? []) {
-      const v = form.querySelector(`#pulse-${c}`).value;
-      if (v !== "") weights[c] = { metric: sheet.pulse_metric ?? "water_volume_index", per_pulse: Number(v) };
+      if (value(`pw-${c}`) === "") continue;
+      weights[c] = { metric: value(`pm-${c}`), per_pulse: Number(value(`pw-${c}`)) };
+      addRegister(`pi-${c}`, weights[c].metric, c);
     }
     if (Object.keys(weights).length) body.pulse_weights = weights;
-    const registers = [];
-    for (const r of sheet?.counter_registers ?? []) {
-      const v = form.querySelector(`#index-${r.metric}-${r.channel || "main"}`).value;
-      if (v !== "") registers.push({ metric: r.metric, channel: r.channel, index_at_commissioning: Number(v) });
-    }
-    if (registers.length) body.counter_registers = registers;
+    if (registers.length) body.registers = registers;
+    const errorField = (loc) => {
+      const [head, second, third] = loc.split(".");
+      if (head === "registers") return registerFields[Number(second)] ?? "model";
+      if (head === "pulse_weights") return second ? `${third === "metric" ? "pm" : "pw"}-${second}` : "model";
+      return { dev_eui: "dev-eui", join_eui: "join-eui", app_key: "app-key", site_id: "site",
+        latitude: "lat", longitude: "lon", location: "place" }[head] ?? head;
+    };
     submit.disabled = true;
     submit.textContent = t("reg.sending");
     try {
@@ -295,9 +314,11 @@ async function viewRegister() {
       location.hash = `#/verify/${created.dev_eui}`;
     } catch (exc) {
       const errors = exc instanceof ApiError && exc.status === 422 ? exc.fieldErrors() : {};
-      const map = { dev_eui: "dev-eui", join_eui: "join-eui", app_key: "app-key",
-        site_id: "site", model: "model", latitude: "lat", longitude: "lon", location: "place" };
-      const shown = Object.fromEntries(Object.entries(errors).map(([k, v]) => [map[k] || k, v]));
+      const shown = {};
+      for (const [loc, message] of Object.entries(errors)) {
+        const id = errorField(loc);
+        shown[id] = shown[id] ? `${shown[id]} ${message}` : message;
+      }
       const first = setFieldErrors(form, shown);
       out.replaceChildren(notice(first ? t("reg.fix") : explain(exc), "bad"));
       (first || out).focus?.();
@@ -329,41 +350,43 @@ async function viewRegister() {
 }
 
 // ---- verify -------------------------------------------------------------------------------
-function renderStatus(s) {
-  const prov = s.provisioning?.state;
-  const provText = prov === "provisioned" ? t("ver.step.provisioned")
+// `s` is the API's technician view of the device (GET /devices/{eui}/technician).
+function renderStatus(s, testHint) {
+  const prov = s.provisioning;
+  const provText = prov === "done" ? t("ver.step.provisioned")
     : prov === "pending" ? t("ver.step.pending") : t("ver.step.provisioning_off");
+  const at = (time) => (time ? t("ver.at", { time: when(time) }) : "");
   const steps = h("ol", { class: "steps" },
     h("li", { class: "done" }, t("ver.step.registered")),
-    h("li", { class: prov === "provisioned" ? "done" : "" }, provText),
-    h("li", { class: s.join_seen_at ? "done" : "" }, t("ver.step.join"), " ",
-      s.join_seen_at ? t("ver.at", { time: when(s.join_seen_at) }) : ""),
-    h("li", { class: s.first_uplink_at ? "done" : "" }, t("ver.step.uplink"), " ",
-      s.first_uplink_at ? t("ver.at", { time: when(s.first_uplink_at) }) : ""));
+    h("li", { class: prov === "done" ? "done" : "" }, provText,
+      s.provisioning_error ? h("span", { class: "error" }, ` — ${s.provisioning_error}`) : null),
+    h("li", { class: s.join_seen ? "done" : "" }, t("ver.step.join"), " ", at(s.join_seen)),
+    h("li", { class: s.first_uplink ? "done" : "" }, t("ver.step.uplink"), " ", at(s.first_uplink)));
   const parts = [steps];
-  if (!s.first_uplink_at) {
-    parts.push(notice([t("ver.waiting"), " ", s.test_uplink || ""]));
-  } else {
-    parts.push(notice(t("ver.done"), "ok"));
-  }
-  if (s.last_values?.length) {
-    parts.push(h("h3", {}, t("ver.values")), h("table", {},
+  if (!s.first_uplink) parts.push(notice([t("ver.waiting"), " ", testHint]));
+  else if (s.last_values.length) parts.push(notice(t("ver.done"), "ok"));
+  if (s.last_values.length) {
+    parts.push(h("h3", {}, t("ver.values"), " ", at(s.last_values_at)), h("table", {},
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("ver.metric")),
         h("th", { scope: "col" }, t("ver.value")))),
       h("tbody", {}, s.last_values.map((v) => h("tr", {},
         h("td", {}, `${v.metric}${v.channel ? ` (${v.channel})` : ""}`),
         h("td", {}, `${v.value} ${v.unit}`))))));
   }
-  if (s.link?.length) {
-    parts.push(h("h3", {}, t("ver.link")), h("ul", { class: "plain" }, s.link.map((g) =>
-      h("li", {}, `${t("ver.gateway")} ${g.gateway_id}: RSSI ${g.rssi} dBm, SNR ${g.snr} dB`,
-        g.spreading_factor ? `, SF${g.spreading_factor}` : "", " ",
-        h("span", { class: `badge ${g.verdict}` }, t(`ver.verdict.${g.verdict}`))))));
+  const link = s.link;
+  if (link.uplinks > 0) {
+    const verdict = link.verdict === "unknown" ? null : link.verdict;
+    parts.push(h("h3", {}, t("ver.link")),
+      h("p", {}, `RSSI ${link.rssi ?? "—"} dBm, SNR ${link.snr ?? "—"} dB`,
+        link.spreading_factor ? `, SF${link.spreading_factor}` : "", " ",
+        verdict ? h("span", { class: `badge ${verdict}` }, t(`ver.verdict.${verdict}`)) : null),
+      h("ul", { class: "plain" }, link.gateways.map((g) =>
+        h("li", {}, `${t("ver.gateway")} ${g.gateway_id} — ${g.uplinks} × — ${when(g.last_heard)}`))));
   }
-  if (s.battery_level != null) parts.push(h("p", {}, `${t("ver.battery")} : ${s.battery_level} %`));
-  parts.push(h("h3", {}, t("ver.errors")), s.decode_errors?.length
-    ? h("ul", { class: "plain" }, s.decode_errors.map((e) =>
-      h("li", { class: "error" }, `${when(e.time)} — ${e.reason}`)))
+  if (s.battery) parts.push(h("p", {}, `${t("ver.battery")} : ${s.battery.value} ${s.battery.unit}`));
+  parts.push(h("h3", {}, t("ver.errors")), s.problems.length
+    ? h("ul", { class: "plain" }, s.problems.map((p) =>
+      h("li", { class: "error" }, `${when(p.time)} — ${p.kind} ${p.code}${p.detail ? ` : ${p.detail}` : ""}`)))
     : h("p", {}, t("ver.none")));
   return parts;
 }
@@ -375,7 +398,16 @@ async function viewVerify(devEui) {
   const abort = new AbortController();
   let timer = null;
   leaveView = () => { abort.abort(); clearTimeout(timer); };
-  const draw = (s) => body.replaceChildren(...renderStatus(s));
+  let testHint = "";
+  const draw = (s) => {
+    if (!testHint) {
+      const sheet = modelsCache.find((m) => m.id === s.model);
+      testHint = sheet?.test_uplink ||
+        (sheet ? t("ver.next_uplink", { min: Math.round(sheet.uplink_interval_s / 60) }) : "");
+    }
+    body.replaceChildren(...renderStatus(s, testHint));
+  };
+  api.models().then((m) => { modelsCache = m.data.data; }).catch(() => {});
 
   async function poll() {
     try {
