@@ -131,11 +131,17 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app
-    from icone.runtime import services
+    from icone.runtime import bridge_config, services
 
     with services(settings, need_broker=False) as urls:
+        app = create_app(
+            urls.database_url,
+            chirpstack=settings.chirpstack,
+            catalogue=load_catalogue(settings.catalogue_dir),
+            bridge=bridge_config(settings, urls.mqtt_url or "mqtt://replay.invalid"),
+        )
         uvicorn.run(
-            create_app(urls.database_url),
+            app,
             host=args.host or settings.api.host,
             port=args.port or settings.api.port,
             log_level="info",

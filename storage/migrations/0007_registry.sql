@@ -73,3 +73,46 @@ INSERT INTO audit_log (actor, entity, entity_id, action, new_value)
 SELECT 'migration:0007', 'api_key', id, 'rename', jsonb_build_object('name', name) FROM renamed;
 
 CREATE UNIQUE INDEX api_keys_live_name_idx ON api_keys (name) WHERE revoked_at IS NULL;
+
+-- Link quality, for technicians (docs/registry.md). The SNR below which LoRa cannot
+-- demodulate a packet of spreading factor SF (Semtech SX1276/77/78/79 datasheet, "LoRa modem
+-- demodulator SNR"): -7.5 dB at SF7, 2.5 dB lower per SF step, -20 dB at SF12.
+CREATE FUNCTION icone_lora_snr_floor(p_sf integer) RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_sf BETWEEN 7 AND 12 THEN -7.5 - 2.5 * (p_sf - 7) END
+$$;
+
+-- good: SNR at least 10 dB above the floor (ChirpStack ADR's default installation margin)
+-- and RSSI >= -110 dBm; poor: margin under 5 dB or RSSI under -120 dBm; marginal between;
+-- unknown without SF, RSSI or SNR.
+CREATE FUNCTION icone_link_verdict(p_sf integer, p_rssi double precision, p_snr double precision)
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN icone_lora_snr_floor(p_sf) IS NULL OR p_rssi IS NULL OR p_snr IS NULL THEN 'unknown'
+        WHEN p_snr - icone_lora_snr_floor(p_sf) < 5 OR p_rssi < -120 THEN 'poor'
+        WHEN p_snr - icone_lora_snr_floor(p_sf) < 10 OR p_rssi < -110 THEN 'marginal'
+        ELSE 'good'
+    END
+$$;
+
+-- A device's link over its last `p_uplinks` uplinks: medians of the best-gateway RSSI and
+-- SNR, the SF of the last uplink, the SNR margin above that SF's floor, and the verdict.
+CREATE FUNCTION icone_link_quality(p_dev_eui text, p_uplinks integer DEFAULT 10)
+RETURNS TABLE (uplinks integer, rssi double precision, snr double precision,
+               spreading_factor integer, snr_margin double precision, verdict text)
+LANGUAGE sql STABLE AS $$
+    WITH recent AS (
+        SELECT u.time, u.rssi, u.snr, u.spreading_factor FROM uplinks u
+        WHERE u.dev_eui = p_dev_eui ORDER BY u.time DESC LIMIT p_uplinks
+    ),
+    agg AS (
+        SELECT count(*)::integer AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY r.rssi) AS rssi,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY r.snr) AS snr,
+               (SELECT r2.spreading_factor FROM recent r2 ORDER BY r2.time DESC LIMIT 1) AS sf
+        FROM recent r
+    )
+    SELECT n, rssi, snr, sf, snr - icone_lora_snr_floor(sf), icone_link_verdict(sf, rssi, snr)
+    FROM agg
+$$;
