@@ -26,7 +26,6 @@ from api.schemas import (
     RegisterPublic,
     RegistersPublic,
 )
-from decoders import METRICS
 from registry import csv_import, rules, service
 from storage import devices
 from storage.devices import DeviceRow, RegisterRow
@@ -172,7 +171,7 @@ async def record_meter_swap(
         row.pulse_weights,
         ("metric",),
     )
-    if problems or body.metric not in METRICS:
+    if problems:
         raise invalid_fields((p.loc, p.msg) for p in problems)
     with answered():
         swap = await devices.add_meter_swap(
