@@ -21,6 +21,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "measurements:read": frozenset({"admin", "energy_manager", "technician"}),
     "indicators:read": frozenset({"admin", "energy_manager", "reporting"}),
     "operations:read": frozenset({"admin"}),
+    "sites:read": frozenset({"admin", "energy_manager", "technician"}),
+    "sites:write": frozenset({"admin", "energy_manager"}),
+    "keys:manage": frozenset({"admin"}),
+    "audit:read": frozenset({"admin"}),
 }
 
 
@@ -34,6 +38,15 @@ class Principal:
 
     def can(self, action: str) -> bool:
         return self.key.role in PERMISSIONS[action]
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller (the key id is public; the secret never)."""
+        return f"key:{self.key.id} {self.key.name}"
+
+    @property
+    def scoped(self) -> bool:
+        return self.key.site_ids is not None
 
     def sees_site(self, site_id: str | None) -> bool:
         """Unscoped keys see every site; scoped keys only theirs (and no unassigned device)."""

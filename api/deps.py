@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the connection pool and the authenticated principal."""
+"""FastAPI dependencies: the connection pool, the registry and the authenticated principal."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth import Principal
 from api.errors import Forbidden, Unauthorized
+from registry.service import Registry
 from storage import apikeys
 
 
@@ -45,8 +46,7 @@ async def principal(
     if parts is None:
         raise Unauthorized("malformed API key")
     key_id, secret = parts
-    cur = await conn.execute(apikeys.LOOKUP_SQL, (key_id,))
-    key = apikeys.verify(await cur.fetchone(), secret)
+    key = apikeys.verify(await apikeys.lookup(conn, key_id), secret)
     if key is None:
         raise Unauthorized("invalid, expired or revoked API key")
     return Principal(key)
@@ -61,3 +61,18 @@ def require(action: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
         return who
 
     return dependency
+
+
+def get_registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+# One alias per permission the registry routes need.
+DevicesReader = Annotated[Principal, Depends(require("devices:read"))]
+RegistryWriter = Annotated[Principal, Depends(require("devices:write"))]
+SitesReader = Annotated[Principal, Depends(require("sites:read"))]
+SitesWriter = Annotated[Principal, Depends(require("sites:write"))]
+KeysAdmin = Annotated[Principal, Depends(require("keys:manage"))]
+AuditReader = Annotated[Principal, Depends(require("audit:read"))]

@@ -1,9 +1,9 @@
-"""The ICONE HTTP API: `create_app(database_url)` builds the FastAPI application."""
+"""The ICONE HTTP API: `create_app(database_url, ...)` builds the FastAPI application."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,10 +11,28 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import ApiError
-from api.routes import catalogue, devices, field_app, health, sites
+from api.routes import catalogue, devices, field_app, health, registry, sites
+from gateway_bridge.config import BridgeConfig, BrokerAddress
+from hardware.catalogue import ModelSheet, load_catalogue
+from registry.chirpstack import ChirpStackSettings, Provisioner
+from registry.service import Registry
 
 
-def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
+def create_app(
+    database_url: str,
+    pool_size: int = 10,
+    *,
+    chirpstack: ChirpStackSettings | None = None,
+    catalogue: Mapping[str, ModelSheet] | None = None,
+    bridge: BridgeConfig | None = None,
+) -> FastAPI:
+    """`chirpstack`: provisioning settings (off when None or without a URL); `bridge`: the
+    event format and model mapping used to replay a newly registered device's dead letters."""
+    chirpstack = chirpstack or ChirpStackSettings()
+    catalogue = catalogue if catalogue is not None else load_catalogue()
+    # Replaying needs the event format and model mapping, not a broker connection.
+    bridge = bridge or BridgeConfig(broker=BrokerAddress.from_url("mqtt://replay.invalid"))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -22,10 +40,17 @@ def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
         )
         await pool.open(wait=False)
         app.state.pool = pool
-        try:
-            yield
-        finally:
-            await pool.close()
+        app.state.database_url = database_url
+        app.state.bridge_config = bridge
+        async with AsyncExitStack() as stack:
+            provisioner = None
+            if chirpstack.enabled:
+                provisioner = await stack.enter_async_context(Provisioner.connect(chirpstack))
+            app.state.registry = Registry(catalogue, chirpstack, provisioner)
+            try:
+                yield
+            finally:
+                await pool.close()
 
     app = FastAPI(
         title="ICONE API",
@@ -42,6 +67,7 @@ def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(sites.router)
+    app.include_router(registry.router)
     app.include_router(catalogue.router)
     app.include_router(field_app.router)
     field_app.mount_field_app(app)

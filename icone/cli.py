@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError, load_catalogue
-from icone import deadletters_cmd, logs
+from icone import deadletters_cmd, logs, registry_cmd
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
 from ingest_service.errors import IngestError
@@ -131,11 +131,17 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app
-    from icone.runtime import services
+    from icone.runtime import bridge_config, services
 
     with services(settings, need_broker=False) as urls:
+        app = create_app(
+            urls.database_url,
+            chirpstack=settings.chirpstack,
+            catalogue=load_catalogue(settings.catalogue_dir),
+            bridge=bridge_config(settings, urls.mqtt_url or "mqtt://replay.invalid"),
+        )
         uvicorn.run(
-            create_app(urls.database_url),
+            app,
             host=args.host or settings.api.host,
             port=args.port or settings.api.port,
             log_level="info",
@@ -214,21 +220,6 @@ def cmd_bench_storage(settings: Settings, args: argparse.Namespace) -> int:
         reuse=args.reuse,
     )
     print(json.dumps(report, indent=2))
-    return 0
-
-
-def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
-    import psycopg
-
-    from icone.runtime import services
-    from storage import apikeys
-
-    with (
-        services(settings, need_broker=False) as urls,
-        psycopg.connect(urls.database_url, autocommit=True) as conn,
-    ):
-        token = apikeys.create_key(conn, args.name, args.role, args.site or None)
-    print(token)  # shown once; only its hash is stored
     return 0
 
 
@@ -363,13 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ahead (plain PostgreSQL), rollup refresh, retention by data class.",
     )
 
-    p = add("apikey", cmd_apikey, "Create an API key (printed once) with a role and site scope.")
-    p.add_argument("--name", required=True)
-    p.add_argument(
-        "--role", required=True, choices=("admin", "energy_manager", "technician", "reporting")
-    )
-    p.add_argument("--site", action="append", help="limit to this site id (repeatable)")
-
+    registry_cmd.add_parser(sub)
     deadletters_cmd.add_parser(sub)
 
     bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")

@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from icone.settings import Settings
-from ingest_service.deadletters import STAGES, DeadLetterView, list_dead_letters, replay
+from ingest_service.deadletters import STAGES, DeadLetterView, list_dead_letters
 from storage.errors import StorageError
 
 EXIT_FAILED_AGAIN = 1  # some dead letters failed again on replay
@@ -109,28 +108,19 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway_bridge.pipeline import Processor
     from icone.runtime import bridge_config, services
-    from ingest_service.enrich import Enricher
-    from storage.registry import DeviceModels
+    from registry.replay import replay_with_registry
 
     if not (args.ids or args.stage or args.all):
         sys.stderr.write("say which dead letters to replay: --id ID ..., --stage STAGE or --all\n")
         return EXIT_USAGE
     with services(settings, need_broker=False) as urls:
-        pool: ConnectionPool[Any] = ConnectionPool(
-            urls.database_url, min_size=1, max_size=2, open=True
-        )
+        # Replaying needs the event format and model mapping, not a broker connection.
+        config = bridge_config(settings, urls.mqtt_url or "mqtt://replay.invalid")
         try:
-            pool.wait(timeout=30)
-            # Replaying needs the event format and model mapping, not a broker connection.
-            config = bridge_config(settings, urls.mqtt_url or "mqtt://replay.invalid")
-            processor = Processor(config, DeviceModels(pool).lookup)
-            report = replay(pool, processor, enrich=Enricher(pool), ids=args.ids, stage=args.stage)
+            report = replay_with_registry(urls.database_url, config, ids=args.ids, stage=args.stage)
         except psycopg.Error as exc:
             raise StorageError(f"replay failed: {exc}") from exc
-        finally:
-            pool.close()
     sys.stdout.write(
         f"replayed {report.replayed} of {report.selected} dead letter(s); "
         f"{report.failed} failed again; new rows: {report.rows.uplinks} uplinks, "

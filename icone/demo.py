@@ -64,6 +64,11 @@ def demo_api_key(database_url: str, state_dir: Path) -> str:
                 row = conn.execute(apikeys.LOOKUP_SQL, (parts[0],)).fetchone()
                 if apikeys.verify(row, parts[1]) is not None:
                     return token
+        # Key names are unique among live keys: the lost demo key makes way for the new one.
+        conn.execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL",
+            ("demo admin",),
+        )
         token = apikeys.create_key(conn, "demo admin", "admin")
     path.write_text(token)
     path.chmod(0o600)

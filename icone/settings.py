@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway_bridge.config import EventFormat
 from hardware.catalogue import CATALOGUE_DIR
+from registry.chirpstack import ChirpStackSettings
 from storage.retention import ClassHorizons, RetentionPolicy
 
 
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    chirpstack: ChirpStackSettings = Field(default_factory=ChirpStackSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -7,3 +7,19 @@ class StorageError(Exception):
 
 class MigrationError(StorageError):
     """The schema could not be created or upgraded."""
+
+
+class AlreadyExists(StorageError):
+    """A row with this key (or unique name) exists already."""
+
+
+class NotFoundError(StorageError):
+    """The row to change does not exist."""
+
+
+class StaleVersion(StorageError):
+    """The row changed since the version the caller read (optimistic concurrency)."""
+
+    def __init__(self, message: str, current: int) -> None:
+        super().__init__(message)
+        self.current = current

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth import Principal
+from api.concurrency import set_etag
 from api.deps import ConnDep, require
 from api.errors import NotFound
 from api.schemas import (
@@ -19,24 +20,18 @@ from api.schemas import (
     UplinksPublic,
 )
 from decoders import METRICS
+from storage import devices
 
 router = APIRouter(prefix="/devices", tags=["devices"])
-
-_DEVICE_SQL = """
-    SELECT d.dev_eui, d.model, d.name, d.site_id, d.location, d.role, d.status,
-           (SELECT max(u.time) FROM uplinks u WHERE u.dev_eui = d.dev_eui) AS last_seen
-    FROM devices d
-"""
 
 
 async def _visible_device(conn: ConnDep, dev_eui: str, who: Principal) -> DevicePublic:
     """The device if it exists and the caller's scope covers its site; 404 otherwise
     (a scoped caller cannot learn that a device of another site exists)."""
-    cur = await conn.execute(_DEVICE_SQL + " WHERE d.dev_eui = %s", (dev_eui.lower(),))
-    row = await cur.fetchone()
-    if row is None or not who.sees_site(row[3]):
+    row = await devices.get(conn, dev_eui)
+    if row is None or not who.sees_site(row.site_id):
         raise NotFound(f"device {dev_eui} not found")
-    return DevicePublic(**dict(zip(DevicePublic.model_fields, row, strict=True)))
+    return DevicePublic.model_validate(row)
 
 
 @router.get("", operation_id="devices-list")
@@ -47,23 +42,24 @@ async def list_devices(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DevicesPublic:
-    cur = await conn.execute(
-        _DEVICE_SQL
-        + """ WHERE (%(scope)s::text[] IS NULL OR d.site_id = ANY(%(scope)s::text[]))
-              AND (%(site)s::text IS NULL OR d.site_id = %(site)s::text)
-            ORDER BY d.dev_eui LIMIT %(limit)s OFFSET %(offset)s""",
-        {"scope": who.site_filter, "site": site_id, "limit": limit, "offset": offset},
+    rows = await devices.list_devices(
+        conn, scope=who.site_filter, site_id=site_id, limit=limit, offset=offset
     )
-    rows = await cur.fetchall()
-    data = [DevicePublic(**dict(zip(DevicePublic.model_fields, r, strict=True))) for r in rows]
+    data = [DevicePublic.model_validate(r) for r in rows]
     return DevicesPublic(data=data, count=len(data))
 
 
 @router.get("/{dev_eui}", operation_id="devices-get")
 async def get_device(
-    dev_eui: str, conn: ConnDep, who: Annotated[Principal, Depends(require("devices:read"))]
+    dev_eui: str,
+    conn: ConnDep,
+    who: Annotated[Principal, Depends(require("devices:read"))],
+    response: Response,
 ) -> DevicePublic:
-    return await _visible_device(conn, dev_eui, who)
+    """The registry entry, with its ETag (send it back in If-Match to change the device)."""
+    device = await _visible_device(conn, dev_eui, who)
+    set_etag(response, device.version)
+    return device
 
 
 @router.get("/{dev_eui}/measurements", operation_id="devices-measurements")

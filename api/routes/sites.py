@@ -14,6 +14,7 @@ from api.auth import Principal
 from api.deps import ConnDep, require
 from api.errors import ApiError, NotFound
 from decoders.vocabulary import METRICS, Kind
+from storage import sites
 
 router = APIRouter(prefix="/sites", tags=["sites"])
 
@@ -81,8 +82,7 @@ class BadRequest(ApiError):
 
 
 async def _visible_site(conn: ConnDep, site_id: str, who: Principal) -> None:
-    cur = await conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,))
-    if await cur.fetchone() is None or not who.sees_site(site_id):
+    if await sites.get(conn, site_id) is None or not who.sees_site(site_id):
         raise NotFound(f"site {site_id} not found")
 
 
@@ -90,19 +90,11 @@ async def _visible_site(conn: ConnDep, site_id: str, who: Principal) -> None:
 async def list_sites(
     conn: ConnDep, who: Annotated[Principal, Depends(require("indicators:read"))]
 ) -> SitesPublic:
-    cur = await conn.execute(
-        """
-        SELECT s.id, s.name, s.kind, s.floor_area_m2,
-               (SELECT count(*) FROM devices d WHERE d.site_id = s.id) AS devices
-        FROM sites s
-        WHERE %(scope)s::text[] IS NULL OR s.id = ANY(%(scope)s::text[])
-        ORDER BY s.id
-        """,
-        {"scope": who.site_filter},
-    )
     data = [
-        SitePublic(id=i, name=n, kind=k, floor_area_m2=a, devices=d)
-        for i, n, k, a, d in await cur.fetchall()
+        SitePublic(
+            id=s.id, name=s.name, kind=s.kind, floor_area_m2=s.floor_area_m2, devices=s.devices
+        )
+        for s in await sites.list_sites(conn, scope=who.site_filter, include_retired=True)
     ]
     return SitesPublic(data=data, count=len(data))
 
