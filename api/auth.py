@@ -21,7 +21,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "measurements:read": frozenset({"admin", "energy_manager", "technician"}),
     "indicators:read": frozenset({"admin", "energy_manager", "reporting"}),
     "operations:read": frozenset({"admin"}),
-    "sites:read": frozenset({"admin", "energy_manager", "technician"}),
+    "sites:read": frozenset({"admin", "energy_manager", "technician", "reporting"}),
     "sites:write": frozenset({"admin", "energy_manager"}),
     "keys:manage": frozenset({"admin"}),
     "audit:read": frozenset({"admin"}),

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import ApiError
-from api.routes import catalogue, devices, field_app, health, registry, sites
+from api.routes import catalogue as catalogue_routes
+from api.routes import devices, field_app, health, registry, sites
 from gateway_bridge.config import BridgeConfig, BrokerAddress
 from hardware.catalogue import ModelSheet, load_catalogue
 from registry.chirpstack import ChirpStackSettings, Provisioner
@@ -68,7 +69,7 @@ def create_app(
     app.include_router(devices.router)
     app.include_router(sites.router)
     app.include_router(registry.router)
-    app.include_router(catalogue.router)
+    app.include_router(catalogue_routes.router)
     app.include_router(field_app.router)
     field_app.mount_field_app(app)
     return app

@@ -1,4 +1,5 @@
-"""ChirpStack v4 `up` events as the MQTT integration publishes them (JSON or protobuf).
+"""ChirpStack v4 `up` and `join` events as the MQTT integration publishes them (JSON or
+protobuf).
 
 The JSON follows ChirpStack's pbjson output: camelCase, `+00:00` offsets, emitted defaults
 for integration fields, and omitted zero values in rxInfo/txInfo.
@@ -51,18 +52,7 @@ def uplink_event(
     return {
         "deduplicationId": str(dedup),
         "time": _rfc3339(time),
-        "deviceInfo": {
-            "tenantId": TENANT_ID,
-            "tenantName": "Tours Métropole",
-            "applicationId": APPLICATION_ID,
-            "applicationName": "icone",
-            "deviceProfileId": str(uuid.uuid5(uuid.NAMESPACE_URL, model)),
-            "deviceProfileName": model,
-            "deviceName": f"{model}-{dev_eui[-4:]}",
-            "devEui": dev_eui,
-            "deviceClassEnabled": "CLASS_A",
-            "tags": {"icone_model": model},
-        },
+        "deviceInfo": _device_info(dev_eui, model),
         "devAddr": dev_eui[-8:],
         "adr": True,
         "dr": 5,
@@ -78,6 +68,32 @@ def uplink_event(
             },
         },
         "regionConfigId": "eu868",
+    }
+
+
+def join_event(*, dev_eui: str, model: str, time: datetime, rng: random.Random) -> dict[str, Any]:
+    """The `join` event ChirpStack publishes when the device's OTAA join is accepted."""
+    return {
+        "deduplicationId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "time": _rfc3339(time),
+        "deviceInfo": _device_info(dev_eui, model),
+        "devAddr": dev_eui[-8:],
+        "regionConfigId": "eu868",
+    }
+
+
+def _device_info(dev_eui: str, model: str) -> dict[str, Any]:
+    return {
+        "tenantId": TENANT_ID,
+        "tenantName": "Tours Métropole",
+        "applicationId": APPLICATION_ID,
+        "applicationName": "icone",
+        "deviceProfileId": str(uuid.uuid5(uuid.NAMESPACE_URL, model)),
+        "deviceProfileName": model,
+        "deviceName": f"{model}-{dev_eui[-4:]}",
+        "devEui": dev_eui,
+        "deviceClassEnabled": "CLASS_A",
+        "tags": {"icone_model": model},
     }
 
 

@@ -185,8 +185,11 @@ def running_maintenance(
 
 
 @contextlib.contextmanager
-def running_api(database_url: str, host: str, port: int) -> Iterator[uvicorn.Server]:
-    """The API served by uvicorn in a thread (it installs no signal handlers there)."""
+def running_api(
+    database_url: str, host: str, port: int, **app_options: Any
+) -> Iterator[uvicorn.Server]:
+    """The API served by uvicorn in a thread (it installs no signal handlers there);
+    `app_options` go to `api.main.create_app` (ChirpStack settings, catalogue, bridge)."""
     # Imported here: a bridge-only process does not load the web stack (~18 MB of RSS).
     import uvicorn
 
@@ -194,7 +197,12 @@ def running_api(database_url: str, host: str, port: int) -> Iterator[uvicorn.Ser
 
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(database_url), host=host, port=port, log_level="warning", lifespan="on"
+            create_app(database_url, **app_options),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=2,  # open live streams must not hold a stop
         )
     )
     thread = threading.Thread(target=server.run, name="api", daemon=True)

@@ -86,6 +86,7 @@ export const api = {
   register: (device) => request("POST", "/devices", device),
   field: (devEui) => getCached(`/devices/${encodeURIComponent(devEui)}/technician`),
   mine: () => getCached("/field/my-devices"),
+  registers: (devEui) => getCached(`/devices/${encodeURIComponent(devEui)}/registers`),
   recordSwap: (devEui, swap) =>
     request("POST", `/devices/${encodeURIComponent(devEui)}/meter-swaps`, swap),
   livePath: (devEui) => `/devices/${encodeURIComponent(devEui)}/technician/live`,

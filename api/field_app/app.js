@@ -29,8 +29,13 @@ function h(tag, attrs = {}, ...children) {
 
 let navigated = false;   // focus moves to the new content after a navigation, not on load
 
+// replaceChildren that flattens arrays and skips absent parts, as h() does
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  fill(main, ...nodes);
   if (navigated) main.focus();
 }
 
@@ -98,16 +103,16 @@ function viewKey() {
       key.set(input.value);
       try {
         const me = await api.whoami();
-        out.replaceChildren(notice(t("key.ok", { name: me.name, role: me.role,
+        fill(out, notice(t("key.ok", { name: me.name, role: me.role,
           sites: me.site_ids ? me.site_ids.join(", ") : t("key.all_sites") }), "ok"));
       } catch (exc) {
-        out.replaceChildren(notice(t("key.bad", { reason: explain(exc) }), "bad"));
+        fill(out, notice(t("key.bad", { reason: explain(exc) }), "bad"));
       }
     },
   }, field("api-key", t("key.label"), input, t("key.help")),
   h("button", { type: "submit" }, t("key.save")),
   h("button", { type: "button", class: "secondary",
-    onclick: () => { key.clear(); input.value = ""; out.replaceChildren(); } }, t("key.forget")));
+    onclick: () => { key.clear(); input.value = ""; fill(out); } }, t("key.forget")));
   show(h("h2", {}, t("key.title")), form, out);
 }
 
@@ -132,7 +137,7 @@ async function viewRegister() {
   try {
     const [m, s] = await Promise.all([api.models(), api.sites()]);
     models = m.data.data;
-    sites = s.data.data;
+    sites = s.data.data.filter((site) => site.status !== "retired");
     staleBanner(m.stale || s.stale);
   } catch (exc) {
     show(h("h2", {}, t("reg.title")), notice(explain(exc), "bad"));
@@ -170,7 +175,7 @@ async function viewRegister() {
         .sort((a, b) => a.d - b.d).map((x) => x.s);
     }
     const keep = site.value;
-    site.replaceChildren(h("option", { value: "" }, t("reg.choose")),
+    fill(site, h("option", { value: "" }, t("reg.choose")),
       list.map((s) => h("option", { value: s.id, selected: s.id === keep }, `${s.name} (${s.id})`)));
   }
   siteSearch.addEventListener("input", fillSites);
@@ -178,13 +183,13 @@ async function viewRegister() {
 
   function fillModel() {
     const sheet = models.find((m) => m.id === model.value);
-    counters.replaceChildren();
+    fill(counters);
     notes.hidden = !sheet;
     if (!sheet) return;
-    notes.replaceChildren(h("h3", {}, t("reg.install_notes")), h("p", {}, sheet.installation),
+    fill(notes, h("h3", {}, t("reg.install_notes")), h("p", {}, sheet.installation),
       sheet.test_uplink ? h("p", { class: "hint" }, sheet.test_uplink) : null);
     const keep = role.value;
-    role.replaceChildren(h("option", { value: "" }, t("reg.role_none")),
+    fill(role, h("option", { value: "" }, t("reg.role_none")),
       (sheet.roles ?? []).map((r) => h("option", { value: r, selected: r === keep }, r)));
     const number = () => h("input", { type: "number", step: "any", min: "0", inputmode: "decimal" });
     sheet.counter_registers.forEach((r, i) => counters.append(field(`reg-${i}`,
@@ -222,7 +227,7 @@ async function viewRegister() {
       const parsed = await api.parseQr(qr.value.trim());
       devEui.value = parsed.dev_eui;
       if (parsed.join_eui) joinEui.value = parsed.join_eui;
-      out.replaceChildren(notice(t("reg.qr_ok", { dev_eui: parsed.dev_eui }), "ok"));
+      fill(out, notice(t("reg.qr_ok", { dev_eui: parsed.dev_eui }), "ok"));
       setFieldErrors(form, {});
     } catch (exc) {
       const errors = exc instanceof ApiError ? exc.fieldErrors() : {};
@@ -320,7 +325,7 @@ async function viewRegister() {
         shown[id] = shown[id] ? `${shown[id]} ${message}` : message;
       }
       const first = setFieldErrors(form, shown);
-      out.replaceChildren(notice(first ? t("reg.fix") : explain(exc), "bad"));
+      fill(out, notice(first ? t("reg.fix") : explain(exc), "bad"));
       (first || out).focus?.();
     } finally {
       submit.disabled = false;
@@ -364,6 +369,7 @@ function renderStatus(s, testHint) {
     h("li", { class: s.first_uplink ? "done" : "" }, t("ver.step.uplink"), " ", at(s.first_uplink)));
   const parts = [steps];
   if (!s.first_uplink) parts.push(notice([t("ver.waiting"), " ", testHint]));
+  else if (s.link.verdict === "poor") parts.push(notice(t("ver.poor"), "bad"));
   else if (s.last_values.length) parts.push(notice(t("ver.done"), "ok"));
   if (s.last_values.length) {
     parts.push(h("h3", {}, t("ver.values"), " ", at(s.last_values_at)), h("table", {},
@@ -405,7 +411,7 @@ async function viewVerify(devEui) {
       testHint = sheet?.test_uplink ||
         (sheet ? t("ver.next_uplink", { min: Math.round(sheet.uplink_interval_s / 60) }) : "");
     }
-    body.replaceChildren(...renderStatus(s, testHint));
+    fill(body, ...renderStatus(s, testHint));
   };
   api.models().then((m) => { modelsCache = m.data.data; }).catch(() => {});
 
@@ -416,7 +422,7 @@ async function viewVerify(devEui) {
       draw(data);
     } catch (exc) {
       if (exc instanceof NetworkError) staleBanner(new Date().toISOString());
-      else body.replaceChildren(notice(explain(exc), "bad"));
+      else fill(body, notice(explain(exc), "bad"));
     }
   }
   // Live first; when the stream breaks (4G drop), show the last state, poll, and retry live.
@@ -429,7 +435,7 @@ async function viewVerify(devEui) {
     } catch (exc) {
       if (abort.signal.aborted) return;
       if (exc instanceof ApiError && [401, 403, 404].includes(exc.status)) {
-        body.replaceChildren(notice(explain(exc), "bad"));
+        fill(body, notice(explain(exc), "bad"));
         return;
       }
     }
@@ -457,7 +463,7 @@ async function viewDevices() {
         h("p", {}, d.last_uplink_at ? t("dev.last_seen", { time: when(d.last_uplink_at) }) : t("dev.never")),
         h("p", {}, flags.length ? flags : h("span", { class: "badge good" }, t("dev.healthy"))),
         h("a", { class: "button", href: `#/verify/${d.dev_eui}` }, t("dev.open")),
-        d.counter_registers?.length ? swapForm(d) : null);
+        swapForm(d));
     })));
   } catch (exc) {
     show(h("h2", {}, t("dev.title")), notice(explain(exc), "bad"));
@@ -466,8 +472,12 @@ async function viewDevices() {
 
 function swapForm(device) {
   const id = (name) => `swap-${device.dev_eui}-${name}`;
-  const register = h("select", {}, device.counter_registers.map((r) =>
-    h("option", { value: `${r.metric}|${r.channel}` }, `${r.metric} ${r.channel}`)));
+  const register = h("select", {});
+  const fillRegisters = async () => {
+    const { data } = await api.registers(device.dev_eui);
+    fill(register, ...data.data.map((r) =>
+      h("option", { value: `${r.metric}|${r.channel}` }, `${r.metric} ${r.channel}`)));
+  };
   const at = h("input", { type: "datetime-local", required: true });
   const oldIndex = h("input", { type: "number", step: "any", min: "0", inputmode: "decimal" });
   const newIndex = h("input", { type: "number", step: "any", min: "0", inputmode: "decimal",
@@ -482,12 +492,12 @@ function swapForm(device) {
         old_final_index: oldIndex.value === "" ? null : Number(oldIndex.value),
         new_initial_index: Number(newIndex.value || 0),
       });
-      out.replaceChildren(notice(t("swap.ok"), "ok"));
+      fill(out, notice(t("swap.ok"), "ok"));
     } catch (exc) {
       const errors = exc instanceof ApiError && exc.status === 422 ? exc.fieldErrors() : {};
       const map = { swapped_at: id("at"), old_final_index: id("old"), new_initial_index: id("new") };
       setFieldErrors(form, Object.fromEntries(Object.entries(errors).map(([k, v]) => [map[k] || k, v])));
-      out.replaceChildren(notice(explain(exc), "bad"));
+      fill(out, notice(explain(exc), "bad"));
     }
   } },
   field(id("register"), t("swap.metric"), register),
@@ -495,7 +505,10 @@ function swapForm(device) {
   field(id("old"), t("swap.old"), oldIndex, t("swap.old_hint")),
   field(id("new"), t("swap.new"), newIndex),
   h("button", { type: "submit", class: "secondary" }, t("swap.submit")), out);
-  return h("details", {}, h("summary", { class: "button secondary" }, t("swap.title")), form);
+  const details = h("details", {}, h("summary", { class: "button secondary" }, t("swap.title")), form);
+  details.addEventListener("toggle", () => { if (details.open) fillRegisters().catch((exc) =>
+    fill(out, notice(explain(exc), "bad"))); });
+  return details;
 }
 
 // ---- shell --------------------------------------------------------------------------------

@@ -1,21 +1,19 @@
 """The device catalogue as technicians need it: models, installation notes, what to enter.
 
-Read from `hardware/catalogue/` (validated at start-up); no database involved.
+The catalogue the API was started with (`hardware/catalogue/` or ICONE_CATALOGUE_DIR); the
+roles a model may play come from the registry's rules, the ones registration checks.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.auth import Principal
-from api.deps import require
+from api.deps import DevicesReader, RegistryDep
 from decoders import METRICS
 from decoders.vocabulary import Kind
-from hardware.catalogue import ModelSheet, load_catalogue
+from hardware.catalogue import ModelSheet
+from registry import rules
 
 router = APIRouter(prefix="/catalogue", tags=["catalogue"])
 
@@ -35,6 +33,7 @@ class ModelPublic(BaseModel):
     uplink_interval_s: int
     installation: str
     test_uplink: str | None  # how to make it transmit now; None: wait for the next interval
+    roles: list[str]  # the device roles registration accepts for this model
     pulse_inputs: list[str]  # channels counting pulses: each needs a pulse weight
     counter_registers: list[CounterRegister]  # registers whose index at installation counts
     documents: list[str]
@@ -62,21 +61,15 @@ def _public(sheet: ModelSheet) -> ModelPublic:
         uplink_interval_s=sheet.profile.uplink_interval_s,
         installation=sheet.installation,
         test_uplink=sheet.test_uplink,
+        roles=[r for r in sorted(rules.ROLES) if not rules.check_role(r, sheet)],
         pulse_inputs=pulse,
         counter_registers=registers,
         documents=sheet.documents,
     )
 
 
-@cache
-def _models() -> ModelsPublic:
-    data = sorted((_public(s) for s in load_catalogue().values()), key=lambda m: m.id)
-    return ModelsPublic(data=data, count=len(data))
-
-
 @router.get("/models", operation_id="catalogue-models")
-async def list_models(
-    _who: Annotated[Principal, Depends(require("devices:read"))],
-) -> ModelsPublic:
+async def list_models(_who: DevicesReader, reg: RegistryDep) -> ModelsPublic:
     """Every supported model with its installation notes and the inputs it needs."""
-    return _models()
+    data = sorted((_public(s) for s in reg.catalogue.values()), key=lambda m: m.id)
+    return ModelsPublic(data=data, count=len(data))

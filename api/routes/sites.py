@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from api.auth import Principal
-from api.deps import ConnDep, require
+from api.deps import ConnDep, SitesReader, require
 from api.errors import ApiError, NotFound
 from decoders.vocabulary import METRICS, Kind
 from storage import sites
@@ -30,6 +30,9 @@ class SitePublic(BaseModel):
     name: str
     kind: str
     floor_area_m2: float | None
+    latitude: float | None
+    longitude: float | None
+    status: str  # active or retired (a retired site keeps its history)
     devices: int
 
 
@@ -87,12 +90,17 @@ async def _visible_site(conn: ConnDep, site_id: str, who: Principal) -> None:
 
 
 @router.get("", operation_id="sites-list")
-async def list_sites(
-    conn: ConnDep, who: Annotated[Principal, Depends(require("indicators:read"))]
-) -> SitesPublic:
+async def list_sites(conn: ConnDep, who: SitesReader) -> SitesPublic:
     data = [
         SitePublic(
-            id=s.id, name=s.name, kind=s.kind, floor_area_m2=s.floor_area_m2, devices=s.devices
+            id=s.id,
+            name=s.name,
+            kind=s.kind,
+            floor_area_m2=s.floor_area_m2,
+            latitude=s.latitude,
+            longitude=s.longitude,
+            status=s.status,
+            devices=s.devices,
         )
         for s in await sites.list_sites(conn, scope=who.site_filter, include_retired=True)
     ]

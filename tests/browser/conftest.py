@@ -57,6 +57,13 @@ def api_url(database: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
+def screenshot(page: Page, request: pytest.FixtureRequest, step: str) -> None:
+    """Keep a picture of a step (test artifacts under .state/test-artifacts/browser/)."""
+    shots = Path(request.config.rootpath) / ".state" / "test-artifacts" / "browser"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"{request.node.name}-{step}.png"), full_page=True)
+
+
 @pytest.fixture
 def admin_key(database: str) -> str:
     with psycopg.connect(database) as conn:
@@ -73,8 +80,6 @@ def phone(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
-    shots = Path(request.config.rootpath) / ".state" / "test-artifacts" / "browser"
-    shots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shots / f"{request.node.name}-last.png"), full_page=True)
+    screenshot(page, request, "last")
     context.close()
     assert errors == [], f"JavaScript errors in the page: {errors}"
