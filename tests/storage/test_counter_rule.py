@@ -104,6 +104,16 @@ SCENARIOS = (
         ((2, "reset", 12400, 4, 4),),
     ),
     Scenario(
+        # on 26 October its readings stay between the day's first and last one: the day
+        # still has to be read from raw readings, `last - first` would miss the reset
+        "reset_inside_a_monotonic_envelope",
+        PULSES,
+        "B",
+        (1, 1, 50, 2, 60),
+        {0: 0, 1: 49, 2: 2, 3: 58},
+        ((3, "reset", 50, 2, 2),),
+    ),
+    Scenario(
         "linky_never_decreases",
         ENERGY,
         "BASE",
