@@ -39,8 +39,8 @@
 --    `gen`) before recomputing, so a row committed meanwhile either is in the recompute or
 --    keeps its invalidation (a conflicting insert renews `gen`, so a renewed invalidation is
 --    never cleared by a refresh that listed the old one). Plain mode: icone_refresh_rollups
---    below; TimescaleDB: storage.rollups (CALL refresh_continuous_aggregate cannot run in a
---    function).
+--    (0006_counter_rule.plain.sql); TimescaleDB: storage.rollups (CALL
+--    refresh_continuous_aggregate cannot run in a function).
 --
 -- The "regular day" shortcut of the day/month path (a day summarised by its first and last
 -- reading) stays exact with netting: a day is read from raw readings when it is not
