@@ -15,7 +15,7 @@ DECLARE
     dhi timestamptz;
     raw_floor timestamptz;
     hourly_floor timestamptz;
-    gens bigint[];    -- the invalidations this call covers, and their register-days
+    cur_epoch bigint;    -- the invalidations of lower epochs are this call's, listed below
     i_dev text[];
     i_metric text[];
     i_channel text[];
@@ -25,12 +25,12 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('icone_refresh_rollups'));
     -- the invalidations this call covers, listed before anything is recomputed
-    SELECT coalesce(array_agg(i.gen), '{}'), coalesce(array_agg(i.dev_eui), '{}'),
-           coalesce(array_agg(i.metric), '{}'), coalesce(array_agg(i.channel), '{}'),
-           coalesce(array_agg(i.day), '{}')
-      INTO gens, i_dev, i_metric, i_channel, i_day
+    cur_epoch := icone_begin_rollup_refresh();
+    SELECT coalesce(array_agg(i.dev_eui), '{}'), coalesce(array_agg(i.metric), '{}'),
+           coalesce(array_agg(i.channel), '{}'), coalesce(array_agg(i.day), '{}')
+      INTO i_dev, i_metric, i_channel, i_day
     FROM rollup_invalidations i
-    WHERE dev_euis IS NULL OR i.dev_eui = ANY (dev_euis);
+    WHERE i.epoch < cur_epoch AND (dev_euis IS NULL OR i.dev_eui = ANY (dev_euis));
     hwm := icone_state('hourly_watermark');
     dwm := icone_state('daily_watermark');
     raw_floor := icone_bucket_ceil('hour', icone_state('raw_horizon'));
@@ -69,7 +69,8 @@ BEGIN
 
     -- local days all of whose hours are now materialized
     IF new_hwm = '-infinity' THEN
-        DELETE FROM rollup_invalidations WHERE gen = ANY (gens);   -- nothing materialised yet
+        DELETE FROM rollup_invalidations i    -- nothing is materialised yet
+        WHERE i.epoch < cur_epoch AND (dev_euis IS NULL OR i.dev_eui = ANY (dev_euis));
         RETURN written;
     END IF;
     new_dwm := greatest(dwm, icone_bucket_start('day', new_hwm));
@@ -144,6 +145,7 @@ BEGIN
     -- and the views compute the rest from raw rows (the part of a day above the hourly
     -- watermark, a day above the daily one); below a retention horizon nothing is re-derived
     -- from raw rows, on purpose
-    DELETE FROM rollup_invalidations WHERE gen = ANY (gens);
+    DELETE FROM rollup_invalidations i
+    WHERE i.epoch < cur_epoch AND (dev_euis IS NULL OR i.dev_eui = ANY (dev_euis));
     RETURN written;
 END $$;

@@ -25,22 +25,28 @@
 --    plain views above their watermark);
 --  * late data: a statement trigger on `measurements` records in `rollup_invalidations`,
 --    in the same transaction as the rows, every (register, Europe/Paris day) that received
---    rows older than now() - icone_rollup_margin() / 2. Rows newer than that cannot be under
---    a materialised range (a writer transaction lasting less than half the margin commits
---    before any refresh that could cover them), so live ingest only pays the trigger's one
---    scan of its own rows. One statement per INSERT or COPY, not one per row: bulk
---    back-fills stay cheap. Works on compressed TimescaleDB chunks (DML on them fires the
---    hypertable's statement triggers with their transition tables; checked on 2.22.1).
+--    rows older than now() - icone_rollup_margin() / 2. Newer rows cannot be under a
+--    materialised range unless their transaction outlasts half the margin, so live ingest
+--    only pays one scan of its own rows. One statement per INSERT or COPY, not one per row,
+--    and a register-day already invalidated in the current refresh epoch (below) is only
+--    probed, not written again: history frames and back-fills stay cheap. Works on
+--    compressed TimescaleDB chunks (their DML fires the hypertable's statement triggers
+--    with transition tables; checked on 2.22.1).
 --  * `measurements_daily_current` = `measurements_daily` with each invalidated register-day
 --    recomputed from the raw readings at query time. icone_consumption (day/month) and the
 --    register discovery of icone_consumption_hours read it, so a late reading counts in the
 --    very next query.
---  * a refresh clears only the invalidations it has materialised: it lists them (their
---    `gen`) before recomputing, so a row committed meanwhile either is in the recompute or
---    keeps its invalidation (a conflicting insert renews `gen`, so a renewed invalidation is
---    never cleared by a refresh that listed the old one). Plain mode: icone_refresh_rollups
---    (0006_counter_rule.plain.sql); TimescaleDB: storage.rollups (CALL
---    refresh_continuous_aggregate cannot run in a function).
+--  * refresh epochs, so that a refresh clears only what it materialised, without blocking
+--    ingest: each invalidation carries the epoch its writer read (sequence
+--    rollup_refresh_epoch). A refresh first starts a new epoch and waits for the writers
+--    that may have read the old one (they hold a shared advisory lock from their trigger to
+--    their commit; the refresh takes the exclusive one and releases it at once:
+--    icone_begin_rollup_refresh). Every invalidation of an older epoch is then committed,
+--    and so are its rows: the refresh recomputes its days and deletes the invalidations of
+--    older epochs. A writer meanwhile writes the new epoch (renewing an older row's), so its
+--    invalidation stays. Plain mode: icone_refresh_rollups (0006_counter_rule.plain.sql);
+--    TimescaleDB: storage.rollups (CALL refresh_continuous_aggregate cannot run in a
+--    function).
 --
 -- The "regular day" shortcut of the day/month path (a day summarised by its first and last
 -- reading) stays exact with netting: a day is read from raw readings when it is not
@@ -97,27 +103,61 @@ AS $$
 $$;
 
 -- Register-days whose rollup rows may miss rows (see the header). `day` is the Europe/Paris
--- day's start (the daily aggregate's bucket); `gen` changes at every new invalidation.
-CREATE SEQUENCE rollup_invalidations_gen;
+-- day's start (the daily aggregate's bucket); `epoch` the refresh epoch it was written in.
+CREATE SEQUENCE rollup_refresh_epoch;
+SELECT setval('rollup_refresh_epoch', 1);    -- called: the next epoch is 2, above what writers read
 CREATE TABLE rollup_invalidations (
     dev_eui text NOT NULL,
     metric  text NOT NULL,
     channel text NOT NULL,
     day     timestamptz NOT NULL,
-    gen     bigint NOT NULL DEFAULT nextval('rollup_invalidations_gen'),
+    epoch   bigint NOT NULL,
     PRIMARY KEY (dev_eui, metric, channel, day)
 );
 
+-- Writers hold this advisory lock shared from their trigger to their commit; a refresh
+-- waits for them by taking it exclusively (the key is arbitrary, fixed: "ICONE_RI").
+CREATE FUNCTION icone_invalidation_lock_key()
+RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT 5288912838758033737::bigint
+$$;
+
 CREATE FUNCTION icone_invalidate_rollups()
 RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    e bigint;
 BEGIN
-    INSERT INTO rollup_invalidations AS i (dev_eui, metric, channel, day)
-    SELECT DISTINCT n.dev_eui, n.metric, n.channel, icone_bucket_start('day', n.time)
-    FROM new_rows n
-    WHERE n.time < now() - icone_rollup_margin() / 2
+    IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.time < now() - icone_rollup_margin() / 2)
+    THEN
+        RETURN NULL;    -- live rows only: nothing to invalidate
+    END IF;
+    -- the lock first, then the epoch (a refresh that starts a new epoch waits for this
+    -- transaction, or this transaction reads the new epoch)
+    PERFORM pg_advisory_xact_lock_shared(icone_invalidation_lock_key());
+    SELECT last_value INTO e FROM rollup_refresh_epoch;
+    INSERT INTO rollup_invalidations AS i (dev_eui, metric, channel, day, epoch)
+    SELECT k.dev_eui, k.metric, k.channel, k.day, e
+    FROM (SELECT DISTINCT n.dev_eui, n.metric, n.channel, icone_bucket_start('day', n.time) AS day
+          FROM new_rows n
+          WHERE n.time < now() - icone_rollup_margin() / 2) k
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_invalidations x
+                      WHERE x.dev_eui = k.dev_eui AND x.metric = k.metric
+                        AND x.channel = k.channel AND x.day = k.day AND x.epoch >= e)
     ON CONFLICT (dev_eui, metric, channel, day)
-        DO UPDATE SET gen = nextval('rollup_invalidations_gen');
+        DO UPDATE SET epoch = excluded.epoch WHERE i.epoch < excluded.epoch;
     RETURN NULL;
+END $$;
+
+-- Starts a refresh epoch and returns it once no writer of an older epoch is in progress:
+-- the invalidations with a lower epoch are then all committed, with their rows.
+CREATE FUNCTION icone_begin_rollup_refresh()
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    e bigint := nextval('rollup_refresh_epoch');    -- seen by every session at once
+BEGIN
+    PERFORM pg_advisory_lock(icone_invalidation_lock_key());
+    PERFORM pg_advisory_unlock(icone_invalidation_lock_key());
+    RETURN e;
 END $$;
 
 -- INSERT and COPY (the writer), UPDATE (a corrected value). Not DELETE: retention deletes
