@@ -138,7 +138,11 @@ def _evolve(device: VirtualDevice, now: datetime, hours: float) -> None:
 # Pulse inputs wired to the meter (the models' other inputs stay idle at 0). Readers count
 # the pulses their meter emits, so a reader restarting at 0 (hardware/scenarios.py) counts on.
 _PULSE_INPUTS = ("A", "1", "ch1")
-_IDLE_INPUTS = {Category.WATER: (), Category.ENERGY: ("B", "ch2", "oc"), Category.CLIMATE: ()}
+_IDLE_INPUTS = {
+    Category.WATER: ("B",),
+    Category.ENERGY: ("B", "2", "ch2", "oc"),
+    Category.CLIMATE: (),
+}
 
 
 def _meter_units(state: PhysicalState, category: Category) -> int:
