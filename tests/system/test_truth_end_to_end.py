@@ -142,6 +142,39 @@ def _assert_scenarios_happened(
     assert late[0] == len(run.late) == 8  # each arrived after newer ones
 
 
+# Registers of the replaced meter that had counted something: each restarts near 0.
+_REPLACED = {"EA_s", "ER+_s", "EAPP_s", "EAP_s", "ER+P_s"}
+_PME_METRIC = {r.channel: r.metric for r in COUNTER_REGISTERS["adeunis-tic-pme-pmi"]}
+
+
+def _assert_observations(
+    http: TestClient, headers: dict[str, str], fleet: list[VirtualDevice], run: Run
+) -> None:
+    """The data-quality API explains every scenario that moved a register backwards, and
+    nothing else."""
+    window = {"since": (run.start - timedelta(days=1)).isoformat(), "until": run.end.isoformat()}
+    expected: dict[str, list[tuple[str, str, str]]] = {d.dev_eui: [] for d in fleet}
+    expected[_device(fleet, "backflow").dev_eui] = [("step_back", "water_volume_index", "")] * 3
+    expected[_device(fleet, "pulse_restart").dev_eui] = [("reset", "pulse_count", "A")]
+    expected[_device(fleet, "unrecorded_replacement").dev_eui] = sorted(
+        ("reset", _PME_METRIC[c], c) for c in _REPLACED
+    )
+    expected[_device(fleet, "recorded_swap").dev_eui] = [
+        ("swap", s.metric, s.channel) for s in run.swaps
+    ]
+    for device in fleet:
+        response = http.get(
+            f"/devices/{device.dev_eui}/data-quality", params=window, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        seen = sorted((o["kind"], o["metric"], o["channel"]) for o in data)
+        assert seen == sorted(expected[device.dev_eui]), (device.model, data)
+        if device is _device(fleet, "backflow"):
+            sizes = [round(o["size"], 9) for o in sorted(data, key=lambda o: o["time"])]
+            assert sizes == [-0.002, -0.002, -0.001]
+
+
 def test_api_consumption_equals_fleet_ground_truth(broker: RunningService, store: str) -> None:
     start = hour_start(datetime.now(UTC)) - timedelta(hours=HOURS + 2)
     fleet = _fleet(start)
@@ -171,6 +204,7 @@ def test_api_consumption_equals_fleet_ground_truth(broker: RunningService, store
                     ]
     with TestClient(create_app(store)) as http:
         headers = {"Authorization": f"Bearer {token}"}
+        _assert_observations(http, headers, fleet, run)
         for bucket in BUCKETS:
             for site, metric in sorted(
                 {(d.site_id, r.metric) for d in fleet for r in COUNTER_REGISTERS[d.model]}
