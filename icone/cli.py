@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError, load_catalogue
-from icone import deadletters_cmd, logs, registry_cmd
+from icone import deadletters_cmd, logs, registry_cmd, simulate_cmd
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
 from ingest_service.errors import IngestError
@@ -153,7 +153,6 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from hardware import simulator
     from hardware.catalogue import load_catalogue
     from hardware.fleet import build_fleet
-    from icone.runtime import services
 
     if settings.mqtt_url is None:
         print(
@@ -161,32 +160,42 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    with services(settings) as urls:
-        broker = BrokerAddress.from_url(urls.mqtt_url)
-        fleet = build_fleet(
-            load_catalogue(settings.catalogue_dir), args.devices, start=datetime.now(UTC)
-        )
-        client = simulator.connect(
-            broker.host,
-            broker.port,
-            broker.username,
-            broker.password.get_secret_value() if broker.password else None,
-            tls_ca=str(settings.bridge.tls_ca_file) if settings.bridge.tls_ca_file else None,
-        )
-        try:
-            if args.count:
-                step = timedelta(seconds=1 / args.rate)
-                stream = simulator.events(fleet, datetime.now(UTC), step, args.protobuf)
-                sent = simulator.publish_all(client, stream, args.count)
-            else:
-                stop = _stop_on_signals()
-                if args.duration:
-                    threading.Timer(args.duration, stop.set).start()
-                sent = simulator.run_realtime(client, fleet, args.rate, stop, args.protobuf)
-        finally:
-            client.disconnect()
-            client.loop_stop()
+    problem = simulate_cmd.usage_error(args)
+    if problem:
+        print(f"icone simulate: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    broker = BrokerAddress.from_url(settings.mqtt_url.get_secret_value())
+    start = datetime.now(UTC)
+    fleet = build_fleet(load_catalogue(settings.catalogue_dir), args.devices, start=start)
+    truth = simulate_cmd.attach_truth(fleet) if args.truth else None
+    run = None
+    client = simulator.connect(
+        broker.host,
+        broker.port,
+        broker.username,
+        broker.password.get_secret_value() if broker.password else None,
+        tls_ca=str(settings.bridge.tls_ca_file) if settings.bridge.tls_ca_file else None,
+    )
+    try:
+        if args.hours:
+            sent, run = simulate_cmd.publish_history(client, fleet, args)
+            truth, start = run.truth, run.start
+        elif args.count:
+            step = timedelta(seconds=1 / args.rate)
+            stream = simulator.events(fleet, start, step, args.protobuf)
+            sent = simulator.publish_all(client, stream, args.count)
+        else:
+            stop = _stop_on_signals()
+            if args.duration:
+                threading.Timer(args.duration, stop.set).start()
+            sent = simulator.run_realtime(client, fleet, args.rate, stop, args.protobuf)
+    finally:
+        client.disconnect()
+        client.loop_stop()
     print(f"published {sent} uplinks from {len(fleet)} virtual devices")
+    if args.truth and truth is not None:
+        simulate_cmd.write_truth(args.truth, fleet, truth, start, run)
+        print(f"ground truth written to {args.truth}")
     return 0
 
 
@@ -346,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=0, help="publish N uplinks as fast as possible")
     p.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     p.add_argument("--protobuf", action="store_true", help="publish protobuf instead of JSON")
+    simulate_cmd.add_arguments(p)
 
     add(
         "maintenance",

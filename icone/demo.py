@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+import paho.mqtt.client as mqtt
 import psycopg
 
 from gateway_bridge.config import BrokerAddress
@@ -33,6 +34,9 @@ from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 
 logger = logging.getLogger(__name__)
 
+DEMO_DEVICES = 24
+HISTORY_HOURS = 24
+
 
 def register_fleet(database_url: str, fleet: list[VirtualDevice]) -> None:
     with psycopg.connect(database_url) as conn:
@@ -51,6 +55,16 @@ def register_fleet(database_url: str, fleet: list[VirtualDevice]) -> None:
                 for d in fleet
             ],
         )
+
+
+def publish_history(
+    client: mqtt.Client, fleet: list[VirtualDevice], start: datetime, hours: int
+) -> int:
+    """`hours` of history from `start`, every device once an hour, so boards have something
+    to show."""
+    step = timedelta(hours=1) / max(1, len(fleet))
+    history = simulator.events(fleet, start, step, False)
+    return simulator.publish_all(client, history, hours * len(fleet))
 
 
 def demo_api_key(database_url: str, state_dir: Path) -> str:
@@ -102,9 +116,9 @@ def run_demo(
     settings: Settings,
     stop: threading.Event,
     duration: float | None,
-    devices: int = 24,
+    devices: int = DEMO_DEVICES,
     rate: float = 4.0,
-    history_hours: int = 24,
+    history_hours: int = HISTORY_HOURS,
 ) -> int:
     catalogue = load_catalogue(settings.catalogue_dir)
     with services(settings) as urls:
@@ -123,10 +137,7 @@ def run_demo(
         ):
             client = simulator.connect(broker.host, broker.port, broker.username, password)
             try:
-                # A day of history first (hourly per device), so boards have something to show.
-                step = timedelta(hours=1) / max(1, len(fleet))
-                history = simulator.events(fleet, now - timedelta(hours=history_hours), step, False)
-                simulator.publish_all(client, history, history_hours * len(fleet))
+                publish_history(client, fleet, now - timedelta(hours=history_hours), history_hours)
                 api_url = f"http://{settings.api.host}:{settings.api.port}"
                 sample = next(d for d in fleet if catalogue[d.model].category.value == "climate")
                 logger.info(
