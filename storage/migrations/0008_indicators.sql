@@ -169,7 +169,7 @@ CREATE FUNCTION icone_metered(
     p_metric text, p_from timestamptz, p_to timestamptz, p_bucket text DEFAULT 'month',
     p_group text DEFAULT 'site', p_sites text[] DEFAULT NULL
 )
-RETURNS TABLE (bucket timestamptz, bucket_end timestamptz, scope text, register text,
+RETURNS TABLE (bucket timestamptz, bucket_end timestamptz, scope text, register_name text,
                figure double precision, unit text, floor_area_m2 double precision,
                figure_per_m2 double precision, devices_contributing integer,
                devices_expected integer, readings bigint, readings_expected double precision,
@@ -270,7 +270,7 @@ END $$;
 -- Energy (kWh) and water (m³): icone_metered for their metric.
 CREATE FUNCTION icone_energy(p_from timestamptz, p_to timestamptz, p_bucket text DEFAULT 'month',
                              p_group text DEFAULT 'site', p_sites text[] DEFAULT NULL)
-RETURNS TABLE (bucket timestamptz, bucket_end timestamptz, scope text, register text,
+RETURNS TABLE (bucket timestamptz, bucket_end timestamptz, scope text, register_name text,
                figure double precision, unit text, floor_area_m2 double precision,
                figure_per_m2 double precision, devices_contributing integer,
                devices_expected integer, readings bigint, readings_expected double precision,
@@ -282,7 +282,7 @@ $$;
 
 CREATE FUNCTION icone_water(p_from timestamptz, p_to timestamptz, p_bucket text DEFAULT 'month',
                             p_group text DEFAULT 'site', p_sites text[] DEFAULT NULL)
-RETURNS TABLE (bucket timestamptz, bucket_end timestamptz, scope text, register text,
+RETURNS TABLE (bucket timestamptz, bucket_end timestamptz, scope text, register_name text,
                figure double precision, unit text, floor_area_m2 double precision,
                figure_per_m2 double precision, devices_contributing integer,
                devices_expected integer, readings bigint, readings_expected double precision,
@@ -305,7 +305,7 @@ LANGUAGE sql STABLE AS $$
                            make_date(p_year - 1, 1, 1)::timestamp AT TIME ZONE 'Europe/Paris',
                            make_date(p_year + 1, 1, 1)::timestamp AT TIME ZONE 'Europe/Paris',
                            'year', p_group, p_sites) m
-        WHERE m.register = 'total'
+        WHERE m.register_name = 'total'
     )
     SELECT coalesce(c.scope, p.scope), p_year, c.figure, p.figure, c.figure / p.figure - 1,
            coalesce(c.unit, p.unit), c.coverage, p.coverage,
@@ -333,7 +333,7 @@ LANGUAGE sql STABLE AS $$
                least(e.readings, e.readings_expected) AS got,
                (icone_emission_factor(p_energy, (e.bucket AT TIME ZONE 'Europe/Paris')::date)).*
         FROM icone_energy(p_from, p_to, 'day', p_group, p_sites) e
-        WHERE e.register = 'total'
+        WHERE e.register_name = 'total'
     )
     SELECT d.scope, min(d.bucket), max(d.bucket_end), sum(d.figure), sum(d.figure) * min(d.value),
            min(d.value), min(d.unit), d.id, min(d.source), min(d.source_id), min(d.year),
@@ -595,7 +595,7 @@ LANGUAGE sql STABLE AS $$
                            make_date(p_year, 1, 1)::timestamp AT TIME ZONE 'Europe/Paris',
                            make_date(p_year + 1, 1, 1)::timestamp AT TIME ZONE 'Europe/Paris',
                            'month', 'site_kind', NULL) m
-        WHERE m.register = 'total' AND m.figure IS NOT NULL
+        WHERE m.register_name = 'total' AND m.figure IS NOT NULL
     ),
     merged AS (
         SELECT c.month, CASE WHEN c.points >= p_min_points THEN c.kind ELSE 'other kinds' END
@@ -630,6 +630,7 @@ RETURNS TABLE (section text, indicator text, scope text, period_start timestampt
                coverage double precision, devices text, gap_days integer, factor text,
                method text)
 LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
 DECLARE
     y0 timestamptz := make_date(p_year, 1, 1)::timestamp AT TIME ZONE 'Europe/Paris';
     y1 timestamptz := make_date(p_year + 1, 1, 1)::timestamp AT TIME ZONE 'Europe/Paris';
@@ -639,18 +640,18 @@ BEGIN
     RETURN QUERY
     SELECT 'energy', 'energy', e.scope, e.bucket, e.bucket_end, e.figure, e.unit, e.coverage,
            e.devices_contributing || '/' || e.devices_expected, e.gap_days, NULL, e.method
-    FROM icone_energy(y0, y1, 'year', 'metropolis', p_sites) e WHERE e.register = 'total'
+    FROM icone_energy(y0, y1, 'year', 'metropolis', p_sites) e WHERE e.register_name = 'total'
     UNION ALL
     SELECT 'energy', 'energy_per_m2', e.scope, e.bucket, e.bucket_end, e.figure_per_m2,
            e.unit || '/m²', e.coverage, e.devices_contributing || '/' || e.devices_expected,
            e.gap_days, NULL,
            'energy of the sites with a known floor area / their area (' || e.floor_area_m2
            || ' m²)'
-    FROM icone_energy(y0, y1, 'year', 'metropolis', p_sites) e WHERE e.register = 'total'
+    FROM icone_energy(y0, y1, 'year', 'metropolis', p_sites) e WHERE e.register_name = 'total'
     UNION ALL
     SELECT 'energy', 'energy', e.scope, e.bucket, e.bucket_end, e.figure, e.unit, e.coverage,
            e.devices_contributing || '/' || e.devices_expected, e.gap_days, NULL, e.method
-    FROM icone_energy(y0, y1, 'year', 'site_kind', p_sites) e WHERE e.register = 'total'
+    FROM icone_energy(y0, y1, 'year', 'site_kind', p_sites) e WHERE e.register_name = 'total'
     UNION ALL
     SELECT 'energy', 'energy_change_yoy', v.scope, y0, y1, v.change, '1', v.coverage,
            NULL, NULL, NULL, v.method || ' (previous year coverage '
@@ -676,7 +677,8 @@ BEGIN
                                ('cooling_share', d.cooling_share, '1'))
         AS i (indicator, figure, unit)
     UNION ALL
-    SELECT 'datacenter', i.indicator, a.site_id || '/' || a.dev_eui, y0, y1, i.figure, '1',
+    SELECT 'datacenter', i.indicator,
+           a.site_id || '/' || coalesce(nullif(a.location, ''), a.dev_eui), y0, y1, i.figure, '1',
            a.coverage, NULL, NULL, NULL, a.method
     FROM icone_ashrae(y0, y1, p_sites) a
     CROSS JOIN LATERAL (VALUES ('ashrae_recommended_share', a.recommended_share),
@@ -684,7 +686,7 @@ BEGIN
     UNION ALL
     SELECT 'water', 'water', w.scope, w.bucket, w.bucket_end, w.figure, w.unit, w.coverage,
            w.devices_contributing || '/' || w.devices_expected, w.gap_days, NULL, w.method
-    FROM icone_water(y0, y1, 'year', 'metropolis', p_sites) w WHERE w.register = 'total'
+    FROM icone_water(y0, y1, 'year', 'metropolis', p_sites) w WHERE w.register_name = 'total'
     UNION ALL
     SELECT 'water', 'water_change_yoy', v.scope, y0, y1, v.change, '1', v.coverage,
            NULL, NULL, NULL, v.method
@@ -701,7 +703,7 @@ BEGIN
     FROM (SELECT sum(registered) AS registered, sum(reporting) AS reporting,
                  sum(silent) AS silent, sum(low_battery) AS low,
                  sum(uplinks_24h) AS n, sum(uplinks_expected_24h) AS expected,
-                 sum(least(1, coalesce(coverage, 0)) * uplinks_expected_24h)
+                 sum(coalesce(coverage, 0) * uplinks_expected_24h)
                      / nullif(sum(uplinks_expected_24h), 0) AS coverage, min(method) AS method
           FROM icone_fleet(fleet_at, p_sites)) f
     CROSS JOIN LATERAL (VALUES ('registered', f.registered::double precision),

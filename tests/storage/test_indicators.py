@@ -168,7 +168,7 @@ def test_kwh_by_month_across_the_october_dst_change(store: str) -> None:
         refresh(conn)
         months = _rows(
             conn,
-            "SELECT to_char(bucket AT TIME ZONE 'Europe/Paris', 'YYYY-MM') AS m, register, figure "
+            "SELECT to_char(bucket AT TIME ZONE 'Europe/Paris', 'YYYY-MM') AS m, register_name, figure "
             "FROM icone_energy(%s, %s, 'month', 'site')",
             utc("2025-09-30 22:00"),
             utc("2025-11-30 23:00"),
@@ -176,11 +176,11 @@ def test_kwh_by_month_across_the_october_dst_change(store: str) -> None:
         days = _rows(
             conn,
             "SELECT to_char(bucket AT TIME ZONE 'Europe/Paris', 'MM-DD') AS d, figure "
-            "FROM icone_energy(%s, %s, 'day', 'site') WHERE register = 'total'",
+            "FROM icone_energy(%s, %s, 'day', 'site') WHERE register_name = 'total'",
             utc("2025-10-25 22:00"),
             utc("2025-10-27 23:00"),
         )
-    got = {(r["m"], r["register"]): r["figure"] for r in months}
+    got = {(r["m"], r["register_name"]): r["figure"] for r in months}
     # October holds the hours from 10-20 00:00Z to 10-31 23:00Z: 11 x 24 + 23 = 287 hours.
     # Per hour: BASE 1 + HCHC 1 + HCHP 3 + EA_s 2 (EAP_s is a billing-period register: never)
     # = 7 kWh -> 2009 kWh; November has the remaining 16 x 24 - 287 = 97 hours -> 679 kWh.
