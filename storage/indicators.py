@@ -141,3 +141,20 @@ def load_emission_factors(conn: psycopg.Connection[Any], factors: list[EmissionF
             return changed
     except psycopg.Error as exc:
         raise StorageError(f"emission factors not loaded: {exc}") from exc
+
+
+def set_datacenter_metering(
+    conn: psycopg.Connection[Any], site_id: str, category: int, note: str = ""
+) -> None:
+    """Record where the site's IT energy is metered (The Green Grid category 1 UPS output,
+    2 PDU output, 3 IT equipment input): the category PUE is reported with."""
+    try:
+        conn.execute(
+            """
+            INSERT INTO datacenter_metering (site_id, category, note) VALUES (%s, %s, %s)
+            ON CONFLICT (site_id) DO UPDATE SET category = excluded.category, note = excluded.note
+            """,
+            (site_id, category, note),
+        )
+    except psycopg.Error as exc:
+        raise StorageError(f"datacenter metering not recorded: {exc}") from exc
