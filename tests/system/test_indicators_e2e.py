@@ -1,7 +1,7 @@
 """End to end: the demo datacenter's meters (hardware.fleet.datacenter_devices) publish two
 days of hourly uplinks through the real broker and bridge into the database; the PUE and
-site energy the API serves equal the virtual meters' own registers (the fleet's truth) within
-the TIC registers' resolution (1 Wh per reading)."""
+site energy the API serves equal the fleet's ground truth (hardware.truth: the energy that
+flowed through each register, per hour) within the TIC registers' resolution (1 Wh)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from api.main import create_app
 from hardware import simulator
 from hardware.catalogue import CATALOGUE_DIR, load_catalogue
 from hardware.fleet import DATACENTER_SITE, datacenter_devices
+from hardware.truth import GroundTruth
 from icone.demo import register_fleet
 from icone.embedded import RunningService
 from icone.reference import sync_reference_data
@@ -34,19 +35,18 @@ def test_datacenter_pue_and_site_energy_equal_the_fleets_truth(
 ) -> None:
     catalogue = load_catalogue()
     devices = datacenter_devices(catalogue, 0, START - timedelta(hours=1))
-    meters = {d.role: d for d in devices if d.role != "rack_inlet"}
+    truth = GroundTruth()
+    for device in devices:
+        device.truth = truth
+    meters = {d.role: d.dev_eui for d in devices if d.role != "rack_inlet"}
     sync_reference_data(database, CATALOGUE_DIR)
     register_fleet(database, devices)
 
-    truth: dict[str, list[float]] = {role: [] for role in meters}
     messages = []
     rng = random.Random(3)
     for h in range(HOURS + 1):
         at = START + timedelta(hours=h)
-        for device in devices:
-            messages.append(simulator.uplink_message(device, at, rng, protobuf=False))
-            if device.role in truth:
-                truth[device.role].append(device.state.energy_active_index)
+        messages += [simulator.uplink_message(d, at, rng, protobuf=False) for d in devices]
     client = publisher(broker.url)
     with bridge(bridge_config(broker.url), database):
         simulator.publish_all(client, iter(messages), len(messages))
@@ -73,7 +73,15 @@ def test_datacenter_pue_and_site_energy_equal_the_fleets_truth(
 
     assert len(days) == 2
     for i, day in enumerate(days):
-        used = {role: values[24 * (i + 1)] - values[24 * i] for role, values in truth.items()}
+        day_start = START + timedelta(days=i)
+        used = {
+            role: sum(
+                kwh
+                for hour, kwh in truth.hourly(dev_eui, "energy_active_index").items()
+                if day_start <= hour < day_start + timedelta(days=1)
+            )
+            for role, dev_eui in meters.items()
+        }
         assert day["e_it"] == pytest.approx(used["it_load"], abs=RESOLUTION_KWH)
         assert day["e_facility"] == pytest.approx(used["facility_total"], abs=RESOLUTION_KWH)
         assert day["e_cooling"] == pytest.approx(used["cooling"], abs=RESOLUTION_KWH)
