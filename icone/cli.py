@@ -20,6 +20,7 @@ from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError, load_catalogue
 from icone import deadletters_cmd, factors_cmd, logs, opendata_cmd
+from icone.bench import indicators as bench_indicators
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
 from ingest_service.errors import IngestError
@@ -380,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    bench_indicators.add_parser(bench_sub)
     p = bench_sub.add_parser("decoders", help="decode throughput per model, one core")
     p.set_defaults(func=cmd_bench_decoders)
     p.add_argument("--seconds", type=float, default=1.0, help="measuring time per model")

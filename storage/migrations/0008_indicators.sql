@@ -645,8 +645,8 @@ BEGIN
     SELECT 'energy', 'energy_per_m2', e.scope, e.bucket, e.bucket_end, e.figure_per_m2,
            e.unit || '/m²', e.coverage, e.devices_contributing || '/' || e.devices_expected,
            e.gap_days, NULL,
-           'energy of the sites with a known floor area / their area (' || e.floor_area_m2
-           || ' m²)'
+           'energy of the sites with a known floor area / their area ('
+           || coalesce(e.floor_area_m2::text, 'no site with a floor area') || ' m²)'
     FROM icone_energy(y0, y1, 'year', 'metropolis', p_sites) e WHERE e.register_name = 'total'
     UNION ALL
     SELECT 'energy', 'energy', e.scope, e.bucket, e.bucket_end, e.figure, e.unit, e.coverage,
@@ -664,7 +664,7 @@ BEGIN
                 ELSE x.factor || ' ' || x.factor_unit || ' (' || x.factor_source
                      || coalesce(', id ' || x.factor_source_id, '')
                      || coalesce(', ' || x.factor_year, '') || ')' END,
-           x.method || '; ' || round(x.kwh::numeric, 3) || ' kWh'
+           x.method || '; ' || coalesce(round(x.kwh::numeric, 3) || ' kWh', 'no energy figure')
     FROM icone_emissions(y0, y1, 'metropolis', p_sites) x
     UNION ALL
     SELECT 'datacenter', i.indicator, d.site_id, d.bucket, d.bucket_end, i.figure, i.unit,
@@ -704,7 +704,8 @@ BEGIN
                  sum(silent) AS silent, sum(low_battery) AS low,
                  sum(uplinks_24h) AS n, sum(uplinks_expected_24h) AS expected,
                  sum(coalesce(coverage, 0) * uplinks_expected_24h)
-                     / nullif(sum(uplinks_expected_24h), 0) AS coverage, min(method) AS method
+                     / nullif(sum(uplinks_expected_24h), 0) AS coverage,
+                 coalesce(min(method), 'no active device in scope') AS method
           FROM icone_fleet(fleet_at, p_sites)) f
     CROSS JOIN LATERAL (VALUES ('registered', f.registered::double precision),
                                ('reporting', f.reporting::double precision),

@@ -200,6 +200,11 @@ def test_summary_in_json_and_csv(seeded: Any) -> None:
     pue = next(r for r in as_json["data"] if r["indicator"] == "pue")
     assert pue["figure"] == pytest.approx(1.8)
     assert all(r["method"] for r in as_json["data"])
+    # a year without data, and a site without floor area: still every method stated
+    for params in ({"year": 2024}, {"year": 2025, "site": "dc"}):
+        response = _get(http, keys["admin"], "/indicators/summary", params)
+        assert response.status_code == 200, response.text
+        assert all(r["method"] for r in response.json()["data"])
     co2 = [r for r in as_json["data"] if r["indicator"] == "co2e"]
     assert co2
     assert co2[0]["factor"] == "none in force"
