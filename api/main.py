@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.errors import ApiError
 from api.routes import catalogue as catalogue_routes
-from api.routes import data_quality, devices, field_app, health, registry, sites
+from api.routes import data_quality, devices, field_app, health, indicators, registry, sites
 from gateway_bridge.config import BridgeConfig, BrokerAddress
 from hardware.catalogue import ModelSheet, load_catalogue
 from registry.chirpstack import ChirpStackSettings, Provisioner
@@ -73,4 +73,5 @@ def create_app(
     app.include_router(field_app.router)
     field_app.mount_field_app(app)
     app.include_router(data_quality.router)
+    app.include_router(indicators.router)
     return app

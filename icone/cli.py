@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError, load_catalogue
-from icone import deadletters_cmd, logs, registry_cmd, simulate_cmd
+from icone import deadletters_cmd, factors_cmd, logs, opendata_cmd, registry_cmd, simulate_cmd
+from icone.bench import indicators as bench_indicators
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
 from ingest_service.errors import IngestError
@@ -69,11 +70,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.reference import sync_reference_data
     from icone.runtime import services
     from storage.migrate import migrate
 
     with services(settings, need_broker=False) as urls:
         report = migrate(urls.database_url, args.mode)
+        sync_reference_data(urls.database_url, settings.catalogue_dir)
     print(
         f"schema at version {report.current} ({report.mode} mode); applied: "
         f"{', '.join(map(str, report.applied)) or 'nothing'}"
@@ -82,6 +85,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.reference import sync_reference_data
     from icone.runtime import bridge_config, configured_bridge, running_maintenance, services
     from storage.migrate import migrate
 
@@ -90,6 +94,7 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     with services(settings) as urls:
         migrate(urls.database_url)
+        sync_reference_data(urls.database_url, settings.catalogue_dir)
         config = bridge_config(settings, urls.mqtt_url, share_group=args.share_group)
         with contextlib.ExitStack() as stack:
             if not args.no_maintenance:
@@ -366,9 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     registry_cmd.add_parser(sub)
     deadletters_cmd.add_parser(sub)
+    opendata_cmd.add_parser(sub)
+    factors_cmd.add_parser(sub)
 
     bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    bench_indicators.add_parser(bench_sub)
     p = bench_sub.add_parser("decoders", help="decode throughput per model, one core")
     p.set_defaults(func=cmd_bench_decoders)
     p.add_argument("--seconds", type=float, default=1.0, help="measuring time per model")

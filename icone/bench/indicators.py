@@ -1,0 +1,208 @@
+"""Indicators benchmark: each /indicators endpoint's latency (p95) through the API, on the
+storage benchmark's data set (icone.bench.storage: 15-minute readings for a year, 20 devices
+per site: 8 electricity, 6 water, 6 temperature), in plain PostgreSQL and TimescaleDB.
+
+The data set is given the registry facts the indicators read: catalogue models per category
+(900 s uplink interval), floor areas, and a datacenter at site-000 (facility_total, it_load
+and cooling meters, the other electricity meters there sub-meters, the temperature sensors
+rack inlets). Targets (TimescaleDB, scale 1): each endpoint p95 < 150 ms, the yearly summary
+< 1 s. Timing targets live here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import tempfile
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from icone import embedded
+from icone.bench.storage import (
+    ENERGY,
+    TEMPERATURE,
+    WATER,
+    _bench_database,
+    _compress,
+    _fleet,
+    _load,
+    _timed,
+)
+from icone.runtime import running_api
+from storage import apikeys
+from storage.indicators import DeviceModel, set_datacenter_metering, sync_device_models
+from storage.migrate import StorageMode, detect_timescale, migrate
+from storage.rollups import refresh_rollups
+
+logger = logging.getLogger(__name__)
+
+RUNS = 20
+TARGETS = {"endpoint_p95_ms": 150, "summary_p95_ms": 1000}
+_MODELS = {ENERGY: "bench-energy", WATER: "bench-water", TEMPERATURE: "bench-climate"}
+
+
+def _registry(conn: psycopg.Connection[Any]) -> None:
+    """Models, roles and floor areas on the storage bench's devices (which carry their metric
+    in `role`, as that bench loads them)."""
+    sync_device_models(
+        conn,
+        [
+            DeviceModel("bench-energy", "energy", 900),
+            DeviceModel("bench-water", "water", 900),
+            DeviceModel("bench-climate", "climate", 900),
+        ],
+    )
+    for metric, model in _MODELS.items():
+        conn.execute("UPDATE devices SET model = %s WHERE role = %s", (model, metric))
+    conn.execute("UPDATE devices SET role = NULL WHERE site_id <> 'site-000'")
+    conn.execute(
+        """
+        WITH ranked AS (
+            SELECT dev_eui, model, row_number() OVER (PARTITION BY model ORDER BY dev_eui) AS n
+            FROM devices WHERE site_id = 'site-000'
+        )
+        UPDATE devices d SET role = CASE
+            WHEN r.model = 'bench-climate' THEN 'rack_inlet'
+            WHEN r.model = 'bench-energy' AND r.n = 1 THEN 'facility_total'
+            WHEN r.model = 'bench-energy' AND r.n = 2 THEN 'it_load'
+            WHEN r.model = 'bench-energy' AND r.n = 3 THEN 'cooling'
+            WHEN r.model = 'bench-energy' THEN 'submeter'
+        END
+        FROM ranked r WHERE r.dev_eui = d.dev_eui
+        """
+    )
+    conn.execute("UPDATE sites SET floor_area_m2 = 1000 + 10 * length(id) WHERE id <> 'site-000'")
+    set_datacenter_metering(conn, "site-000", 1)
+    conn.execute(
+        "INSERT INTO emission_factors (energy, value, unit, valid_from, source, year) "
+        "VALUES ('electricity', 0.06, 'kgCO2e/kWh', '2000-01-01', 'bench', 2024) "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
+def _endpoints(now: datetime) -> dict[str, tuple[str, dict[str, Any]]]:
+    year_ago = now - timedelta(days=365)
+    window = {"from": year_ago.isoformat(), "to": now.isoformat()}
+    month = {"from": (now - timedelta(days=30)).isoformat(), "to": now.isoformat()}
+    last_year = (now - timedelta(days=182)).year
+    return {
+        "energy_1y_monthly_per_site": ("/indicators/energy", {**window, "bucket": "month"}),
+        "energy_1y_metropolis": ("/indicators/energy", {**window, "group": "metropolis"}),
+        "energy_yoy": ("/indicators/energy/yoy", {"year": last_year, "group": "metropolis"}),
+        "emissions_1y": ("/indicators/emissions", window),
+        "datacenter_30d_daily": ("/indicators/datacenter", {**month, "bucket": "day"}),
+        "datacenter_1y_monthly": ("/indicators/datacenter", {**window, "bucket": "month"}),
+        "water_30d_daily_per_site": ("/indicators/water", {**month, "bucket": "day"}),
+        "fleet_now": ("/indicators/fleet", {"at": now.isoformat()}),
+        "summary_year": ("/indicators/summary", {"year": last_year}),
+    }
+
+
+def _measure(url: str, now: datetime, runs: int) -> dict[str, dict[str, float]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        token = apikeys.create_key(conn, "bench", "reporting")
+    headers = {"Authorization": f"Bearer {token}"}
+    port = embedded.free_port()
+    out = {}
+    with running_api(url, "127.0.0.1", port):
+        for name, (path, params) in _endpoints(now).items():
+            query = urllib.parse.urlencode(params)
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}?{query}", headers=headers
+            )
+
+            def call(request: urllib.request.Request = request) -> object:
+                with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+                    return response.read()
+
+            out[name] = _timed(call, runs)
+    return out
+
+
+def _bench_mode(url: str, mode: StorageMode, scale: float, runs: int) -> dict[str, Any]:
+    fleet = _fleet(scale)
+    migrate(url, str(mode))
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(days=365)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        if mode is StorageMode.PLAIN:
+            for table in ("uplinks", "measurements"):
+                conn.execute("SELECT icone_ensure_partitions(%s, %s, 14)", (table, start))
+        readings = _load(conn, fleet, start)
+        refresh_rollups(conn, start)
+        if mode is StorageMode.TIMESCALE:
+            _compress(conn, now)
+        _registry(conn)
+        conn.execute("ANALYZE")
+    return {
+        "mode": str(mode),
+        "devices": len(fleet),
+        "readings": readings,
+        "endpoints": _measure(url, now, runs),
+    }
+
+
+def run(
+    scale: float = 1.0,
+    json_path: Path | None = None,
+    database_url: str | None = None,
+    only: StorageMode | None = None,
+    runs: int = RUNS,
+) -> dict[str, Any]:
+    """On `database_url`'s server (plain, and TimescaleDB when preloaded; `only` one of them)
+    or on an embedded plain PostgreSQL; databases icone_bench_indicators_<mode>, dropped."""
+    if not 0 < scale <= 1:
+        raise ValueError("scale must be in (0, 1]")
+    results = []
+    with contextlib.ExitStack() as stack:
+        server_url = database_url
+        if server_url is None:
+            state = stack.enter_context(tempfile.TemporaryDirectory())
+            server_url = stack.enter_context(embedded.postgres(Path(state))).url
+        with psycopg.connect(server_url) as conn:
+            status = detect_timescale(conn)
+        modes = [StorageMode.PLAIN]
+        if status.installed is not None or status.can_install:
+            modes.append(StorageMode.TIMESCALE)
+        if only is not None:
+            if only not in modes:
+                raise ValueError(f"{only} mode is not available on this server")
+            modes = [only]
+        for mode in modes:
+            name = f"icone_bench_indicators_{mode}"
+            with _bench_database(server_url, name, keep=False, reuse=False) as url:
+                logger.info("indicators benchmark", extra={"mode": str(mode), "scale": scale})
+                results.append(_bench_mode(url, mode, scale, runs))
+    report = {"scale": scale, "runs_per_endpoint": runs, "targets": TARGETS, "results": results}
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def add_parser(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = bench_sub.add_parser(
+        "indicators",
+        help="p95 of each /indicators endpoint on the storage bench's data set",
+        description=__doc__,
+    )
+    p.set_defaults(func=cmd_bench_indicators)
+    p.add_argument("--scale", type=float, default=1.0, help="fraction of 1,000 devices x 1 year")
+    p.add_argument("--mode", choices=("both", "plain", "timescale"), default="both")
+    p.add_argument("--runs", type=int, default=RUNS, help="requests per endpoint")
+    p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
+
+
+def cmd_bench_indicators(settings: Any, args: argparse.Namespace) -> int:
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    only = None if args.mode == "both" else StorageMode(args.mode)
+    report = run(args.scale, args.json, url, only, args.runs)
+    print(json.dumps(report, indent=2))  # noqa: T201 (a command's result)
+    return 0
