@@ -35,7 +35,7 @@ class DataSourceSettings:
     port: str = "${ICONE_GRAFANA_DB_PORT}"
     database: str = "${ICONE_GRAFANA_DB_NAME}"
     sslmode: str = "${ICONE_GRAFANA_DB_SSLMODE}"
-    password_variable: str = "ICONE_GRAFANA_DB_PASSWORD"
+    password_variable: str = "ICONE_GRAFANA_DB_PASSWORD"  # noqa: S105 (a variable name)
     timescaledb: bool = True
 
 
