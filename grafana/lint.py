@@ -56,7 +56,7 @@ def check_panels(board: dict[str, Any]) -> list[str]:
 
 def check_grid(board: dict[str, Any]) -> list[str]:
     problems = []
-    ids = [p.get("id") for p in all_panels(board)]
+    ids = [int(p.get("id") or 0) for p in all_panels(board)]
     if any(not i for i in ids):
         problems.append("a panel has no id")
     if len(set(ids)) != len(ids):

@@ -37,10 +37,9 @@ def test_committed_provisioning_matches_the_code() -> None:
     }
     stale = sorted(k for k in expected if committed.get(k) != expected[k])
     extra = sorted(set(committed) - set(expected))
-    assert not stale and not extra, (
-        f"regenerate with `icone grafana export grafana/provisioning --committed`: "
-        f"changed {stale}, unknown {extra}"
-    )
+    hint = "regenerate with `icone grafana export grafana/provisioning --committed`"
+    assert not stale, f"{hint}: changed {stale}"
+    assert not extra, f"{hint}: unknown {extra}"
 
 
 def test_export_is_deterministic(tmp_path: Path) -> None:
