@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError, load_catalogue
-from icone import deadletters_cmd, logs
+from icone import deadletters_cmd, grafana_cmd, logs
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
 from ingest_service.errors import IngestError
@@ -371,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", action="append", help="limit to this site id (repeatable)")
 
     deadletters_cmd.add_parser(sub)
+    grafana_cmd.add_parser(sub)
 
     bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")

@@ -19,6 +19,7 @@ from gateway_bridge.config import BrokerAddress
 from hardware import simulator
 from hardware.catalogue import load_catalogue
 from hardware.fleet import SITES, VirtualDevice, build_fleet
+from icone.grafana_cmd import demo_provisioning
 from icone.runtime import (
     bridge_config,
     configured_bridge,
@@ -28,7 +29,7 @@ from icone.runtime import (
 )
 from icone.settings import Settings
 from storage import apikeys
-from storage.migrate import migrate
+from storage.migrate import StorageMode, migrate
 from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,12 @@ def demo_api_key(database_url: str, state_dir: Path) -> str:
 
 
 def _print_banner(
-    out: TextIO, api_url: str, key_file: Path, dev_eui: str, duration: float | None
+    out: TextIO,
+    api_url: str,
+    key_file: Path,
+    dev_eui: str,
+    duration: float | None,
+    grafana: list[str],
 ) -> None:
     lines = [
         "",
@@ -85,6 +91,8 @@ def _print_banner(
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" {api_url}/devices',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/measurements?limit=5"',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/uplinks?limit=3"',
+        "",
+        *grafana,
         "",
         f"Stopping after {duration:.0f} s." if duration else "Press Ctrl-C to stop.",
         "",
@@ -108,6 +116,9 @@ def run_demo(
         fleet = build_fleet(catalogue, devices, start=now - timedelta(hours=history_hours))
         register_fleet(urls.database_url, fleet)
         demo_api_key(urls.database_url, settings.state_dir)
+        grafana = demo_provisioning(
+            urls.database_url, settings.state_dir, report.mode == StorageMode.TIMESCALE
+        )
         broker = BrokerAddress.from_url(urls.mqtt_url)
         password = broker.password.get_secret_value() if broker.password else None
         config = bridge_config(settings, urls.mqtt_url)
@@ -128,7 +139,7 @@ def run_demo(
                     "storage mode %s, %d devices, API on %s", report.mode, len(fleet), api_url
                 )
                 key_file = settings.state_dir / "demo-api-key"
-                _print_banner(sys.stdout, api_url, key_file, sample.dev_eui, duration)
+                _print_banner(sys.stdout, api_url, key_file, sample.dev_eui, duration, grafana)
                 timer = threading.Timer(duration, stop.set) if duration else None
                 if timer:
                     timer.start()

@@ -37,7 +37,7 @@ def test_committed_provisioning_matches_the_code() -> None:
     }
     stale = sorted(k for k in expected if committed.get(k) != expected[k])
     extra = sorted(set(committed) - set(expected))
-    hint = "regenerate with `icone grafana export grafana/provisioning --committed`"
+    hint = "regenerate: icone grafana export grafana/provisioning --mode timescale --dashboards-path /etc/grafana/provisioning/dashboards/icone"
     assert not stale, f"{hint}: changed {stale}"
     assert not extra, f"{hint}: unknown {extra}"
 
