@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import ApiError
-from api.routes import devices, health, sites
+from api.routes import data_quality, devices, health, indicators, sites
 
 
 def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
@@ -42,4 +42,6 @@ def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(sites.router)
+    app.include_router(data_quality.router)
+    app.include_router(indicators.router)
     return app

@@ -61,3 +61,22 @@ class UplinksPublic(BaseModel):
     dev_eui: str
     data: list[UplinkPublic]
     count: int
+
+
+class DataQualityObservation(BaseModel):
+    dev_eui: str
+    metric: str
+    channel: str
+    time: datetime
+    kind: str  # reset | rollover | step_back | swap (docs/counter-rule.md)
+    previous: float | None
+    value: float
+    size: float | None  # consumption counted (reset, rollover) or drop netted (step_back)
+    unit: str
+
+
+class DataQualityPublic(BaseModel):
+    since: datetime
+    until: datetime
+    data: list[DataQualityObservation]
+    count: int

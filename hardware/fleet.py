@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from hardware.catalogue import Category, ModelSheet
 from hardware.encoders import ENCODERS
 from hardware.state import PhysicalState
+from hardware.truth import GroundTruth, register_values
 
 PARIS = ZoneInfo("Europe/Paris")
 DEV_EUI_PREFIX = "ec0e"  # all virtual devices: ec0e + 12 hex digits
@@ -41,13 +43,27 @@ class VirtualDevice:
     state: PhysicalState
     f_cnt: int = 0
     rng: random.Random = field(default_factory=random.Random)
+    role: str | None = None  # registry role: it_load, facility_total, cooling, rack_inlet...
+    location: str = ""
+    # Opt-in: the ground truth the physics step fills, and scenario changes to the flow
+    # (hardware/scenarios.py), each called after a step as (device, step start).
+    truth: GroundTruth | None = None
+    flow_changes: list[Callable[[VirtualDevice, datetime], None]] = field(default_factory=list)
 
     def advance(self, now: datetime) -> None:
         """Evolve the physical state up to `now` (hour by hour across long gaps)."""
         state = self.state
         while state.time < now:
-            step = min(now - state.time, timedelta(hours=1))
-            _evolve(self, state.time + step, step.total_seconds() / 3600)
+            start = state.time
+            step = min(now - start, timedelta(hours=1))
+            before = register_values(state) if self.truth is not None else {}
+            _evolve(self, start + step, step.total_seconds() / 3600)
+            for change in self.flow_changes:
+                change(self, start)
+            if self.truth is not None:
+                self.truth.record_step(
+                    self.dev_eui, start, state.time, before, register_values(state)
+                )
 
     def uplink(self, now: datetime) -> tuple[int, bytes]:
         """Advance to `now` and encode the model's payload; returns (f_port, payload)."""
@@ -64,8 +80,46 @@ def _daily_profile(local: datetime) -> float:
     return (0.15 + 0.85 * day) if weekday else 0.15 + 0.2 * day
 
 
+# The demo datacenter's metering (storage: devices.role). IT energy is read at the UPS output
+# (The Green Grid category 1); the facility meter is the site's utility meter.
+DATACENTER_SITE = "datacenter-metropole"
+DATACENTER_METERS: tuple[tuple[str, str, str], ...] = (
+    ("facility_total", "adeunis-tic-pme-pmi", "TGBT, utility meter"),
+    ("it_load", "adeunis-tic-pme-pmi", "UPS output"),
+    ("cooling", "adeunis-tic-pme-pmi", "chiller and CRAH switchboard"),
+)
+RACK_INLETS: tuple[tuple[str, str, bool], ...] = (
+    ("milesight-em300-th", "rack A2, cold aisle, 1.5 m", False),
+    ("milesight-em300-th", "rack B4, cold aisle, 1.5 m", True),  # a hot spot: excursions
+)
+IT_LOAD_KW = 30.0
+OTHER_LOSSES = 0.12  # UPS losses, lighting, security: share of the IT load, not metered apart
+
+
+def outdoor_temperature(local: datetime) -> float:
+    """Tours, °C: a seasonal mean (about 5 °C in mid-January, 20 °C in mid-July) and a daily
+    swing of +-5 °C peaking at 15:00."""
+    season = -math.cos(2 * math.pi * (local.timetuple().tm_yday - 15) / 365.25)
+    day = math.sin(2 * math.pi * (local.hour + local.minute / 60 - 9) / 24)
+    return 12.5 + 7.5 * season + 5.0 * day
+
+
+def datacenter_power_kw(role: str, local: datetime) -> float:
+    """Power of each metered part of the datacenter (deterministic, so the three meters agree):
+    the cooling needs 0.38 x the IT load at 5 °C outside or below, up to 0.88 x at 25 °C or
+    above; facility = IT x (1 + losses + cooling ratio), hence a PUE from 1.5 to 2.0."""
+    it_kw = IT_LOAD_KW * (1 + 0.08 * _daily_profile(local))
+    ratio = min(0.88, max(0.38, 0.38 + 0.025 * (outdoor_temperature(local) - 5)))
+    if role == "it_load":
+        return it_kw
+    if role == "cooling":
+        return it_kw * ratio
+    return it_kw * (1 + OTHER_LOSSES + ratio)
+
+
 def _evolve(device: VirtualDevice, now: datetime, hours: float) -> None:
     state, rng = device.state, device.rng
+    units_before = _meter_units(state, device.category)
     local = now.astimezone(PARIS)
     occupancy = _daily_profile(local)
     # supply: ~10-year lithium cell, faster at the end
@@ -83,11 +137,12 @@ def _evolve(device: VirtualDevice, now: datetime, hours: float) -> None:
         state.water_flow_min = min(flow, 0.04 if device.leaky else 0.0)
         state.water_flow_max = flow * rng.uniform(1.2, 2.5)
         state.leak = device.leaky and night
-        litres = int(state.water_volume_index * 1000)  # pulse readers: 1 L/pulse
-        state.pulses.update({"A": litres, "1": litres, "ch1": litres})
     elif device.category is Category.ENERGY:
-        base_kw = 40.0 if device.site_id == "datacenter-metropole" else 5.0
-        power_kw = base_kw * (0.6 + 0.4 * occupancy) * rng.uniform(0.95, 1.05)
+        if device.role in ("facility_total", "it_load", "cooling"):
+            power_kw = datacenter_power_kw(device.role, local)
+        else:
+            base_kw = 40.0 if device.site_id == DATACENTER_SITE else 5.0
+            power_kw = base_kw * (0.6 + 0.4 * occupancy) * rng.uniform(0.95, 1.05)
         energy = power_kw * hours
         state.energy_active_index += energy
         if 6 <= local.hour < 22:
@@ -102,10 +157,8 @@ def _evolve(device: VirtualDevice, now: datetime, hours: float) -> None:
         state.current_min = state.current * 0.8
         state.current_max = state.current * 1.3
         state.charge_index += state.current * hours
-        wh = int(state.energy_active_index * 1000)  # pulse/LED readers: 1 Wh/pulse
-        state.pulses.update({"A": wh, "B": 0, "1": wh, "ch1": wh, "ch2": 0, "oc": 0})
     else:
-        server_room = device.site_id == "datacenter-metropole"
+        server_room = device.site_id == DATACENTER_SITE
         target = 22.0 if server_room else 19.0 + 2.5 * occupancy
         if device.leaky and rng.random() < 0.02:
             target += rng.uniform(4, 9)  # a hot-spot excursion at a rack inlet
@@ -117,7 +170,34 @@ def _evolve(device: VirtualDevice, now: datetime, hours: float) -> None:
         state.co2 = 420 + 600 * occupancy * rng.uniform(0.8, 1.2)
         state.illuminance = 500 * occupancy
         state.motion_count += int(occupancy * 20 * hours + rng.random())
+    pulses = _meter_units(state, device.category) - units_before
+    if pulses:
+        for name in _PULSE_INPUTS:
+            state.pulses[name] = state.pulses.get(name, 0) + pulses
     state.time = now
+
+
+# Pulse inputs wired to the meter (the models' other inputs stay idle at 0). Readers count
+# the pulses their meter emits, so a reader restarting at 0 (hardware/scenarios.py) counts on.
+_PULSE_INPUTS = ("A", "1", "ch1")
+_IDLE_INPUTS = {Category.WATER: (), Category.ENERGY: ("B", "ch2", "oc"), Category.CLIMATE: ()}
+
+
+def _meter_units(state: PhysicalState, category: Category) -> int:
+    """The meter's pulse output so far: 1 L/pulse (water), 1 Wh/pulse (electricity LED)."""
+    if category is Category.WATER:
+        return int(state.water_volume_index * 1000)
+    if category is Category.ENERGY:
+        return int(state.energy_active_index * 1000)
+    return 0
+
+
+def sync_pulses(state: PhysicalState, category: Category) -> None:
+    """Set the pulse readers to their meter's count (at installation)."""
+    if category is not Category.CLIMATE:
+        units = _meter_units(state, category)
+        state.pulses.update(dict.fromkeys(_PULSE_INPUTS, units))
+        state.pulses.update(dict.fromkeys(_IDLE_INPUTS[category], 0))
 
 
 def dev_eui_for(index: int) -> str:
@@ -151,6 +231,7 @@ def build_fleet(
         state.energy_hc_index = state.energy_active_index * 0.4
         state.energy_hp_index = state.energy_active_index * 0.6
         state.water_hourly = [0.0] * 24
+        sync_pulses(state, category)  # the first uplink reads the meter's count, not 0
         fleet.append(
             VirtualDevice(
                 dev_eui=dev_eui_for(index),
@@ -163,3 +244,39 @@ def build_fleet(
             )
         )
     return fleet
+
+
+def datacenter_devices(
+    catalogue: dict[str, ModelSheet], first_index: int, start: datetime, seed: int = 42
+) -> list[VirtualDevice]:
+    """The demo datacenter's IT, facility and cooling meters and its rack-inlet sensors, with
+    their roles; dev_euis follow the fleet's (from `first_index`)."""
+    specs = [(role, model, where, False) for role, model, where in DATACENTER_METERS]
+    specs += [("rack_inlet", model, where, hot) for model, where, hot in RACK_INLETS]
+    rng = random.Random(seed)
+    devices = []
+    for offset, (role, model, where, hot) in enumerate(specs):
+        index = first_index + offset
+        state = PhysicalState(
+            time=start,
+            battery_level=rng.uniform(60, 100),
+            energy_active_index=rng.uniform(100_000, 900_000),
+            relative_humidity=rng.uniform(40, 50),
+            temperature=22.0,
+        )
+        state.water_hourly = [0.0] * 24
+        sync_pulses(state, catalogue[model].category)
+        devices.append(
+            VirtualDevice(
+                dev_eui=dev_eui_for(index),
+                model=model,
+                category=catalogue[model].category,
+                site_id=DATACENTER_SITE,
+                leaky=hot,
+                state=state,
+                rng=random.Random(seed * 1_000_003 + index),
+                role=role,
+                location=where,
+            )
+        )
+    return devices

@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hardware.chirpstack_events import encode_event, topic_for, uplink_event
 from hardware.fleet import VirtualDevice
+from hardware.scenarios import Uplink, take_uplink
 
 logger = logging.getLogger(__name__)
 
@@ -22,21 +23,34 @@ class PublishError(Exception):
     """The simulator could not connect or publish."""
 
 
+def message(uplink: Uplink, rng: random.Random, protobuf: bool) -> tuple[str, bytes]:
+    """An uplink as ChirpStack publishes it: (topic, payload)."""
+    event = uplink_event(
+        dev_eui=uplink.dev_eui,
+        model=uplink.model,
+        f_port=uplink.f_port,
+        payload=uplink.payload,
+        time=uplink.time,
+        f_cnt=uplink.f_cnt,
+        rng=rng,
+    )
+    return topic_for(uplink.dev_eui), encode_event(event, protobuf)
+
+
 def uplink_message(
     device: VirtualDevice, now: datetime, rng: random.Random, protobuf: bool
 ) -> tuple[str, bytes]:
     """The device's next uplink at `now`, as ChirpStack would publish it: (topic, payload)."""
-    f_port, payload = device.uplink(now)
-    event = uplink_event(
-        dev_eui=device.dev_eui,
-        model=device.model,
-        f_port=f_port,
-        payload=payload,
-        time=now,
-        f_cnt=device.f_cnt,
-        rng=rng,
-    )
-    return topic_for(device.dev_eui), encode_event(event, protobuf)
+    return message(take_uplink(device, now), rng, protobuf)
+
+
+def run_messages(
+    uplinks: Iterable[Uplink], protobuf: bool, seed: int = 7
+) -> Iterator[tuple[str, bytes]]:
+    """(topic, payload) of a scenario run's uplinks, in the given order."""
+    rng = random.Random(seed)
+    for uplink in uplinks:
+        yield message(uplink, rng, protobuf)
 
 
 def events(

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError, load_catalogue
-from icone import deadletters_cmd, grafana_cmd, logs
+from icone import deadletters_cmd, factors_cmd, grafana_cmd, logs, opendata_cmd
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
 from ingest_service.errors import IngestError
@@ -69,11 +69,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.reference import sync_reference_data
     from icone.runtime import services
     from storage.migrate import migrate
 
     with services(settings, need_broker=False) as urls:
         report = migrate(urls.database_url, args.mode)
+        sync_reference_data(urls.database_url, settings.catalogue_dir)
     print(
         f"schema at version {report.current} ({report.mode} mode); applied: "
         f"{', '.join(map(str, report.applied)) or 'nothing'}"
@@ -82,6 +84,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
+    from icone.reference import sync_reference_data
     from icone.runtime import bridge_config, configured_bridge, running_maintenance, services
     from storage.migrate import migrate
 
@@ -90,6 +93,7 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     with services(settings) as urls:
         migrate(urls.database_url)
+        sync_reference_data(urls.database_url, settings.catalogue_dir)
         config = bridge_config(settings, urls.mqtt_url, share_group=args.share_group)
         with contextlib.ExitStack() as stack:
             if not args.no_maintenance:
@@ -371,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", action="append", help="limit to this site id (repeatable)")
 
     deadletters_cmd.add_parser(sub)
+    opendata_cmd.add_parser(sub)
+    factors_cmd.add_parser(sub)
     grafana_cmd.add_parser(sub)
 
     bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")

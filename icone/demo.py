@@ -17,9 +17,16 @@ import psycopg
 
 from gateway_bridge.config import BrokerAddress
 from hardware import simulator
-from hardware.catalogue import load_catalogue
-from hardware.fleet import SITES, VirtualDevice, build_fleet
+from hardware.catalogue import Category, load_catalogue
+from hardware.fleet import (
+    DATACENTER_SITE,
+    SITES,
+    VirtualDevice,
+    build_fleet,
+    datacenter_devices,
+)
 from icone.grafana_cmd import demo_provisioning
+from icone.reference import sync_reference_data
 from icone.runtime import (
     bridge_config,
     configured_bridge,
@@ -29,10 +36,23 @@ from icone.runtime import (
 )
 from icone.settings import Settings
 from storage import apikeys
+from storage.indicators import set_datacenter_metering
 from storage.migrate import StorageMode, migrate
 from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 
 logger = logging.getLogger(__name__)
+
+
+def _role(device: VirtualDevice) -> str | None:
+    """The fleet's other electricity meters at the datacenter meter circuits inside it (the
+    facility meter already counts them): sub-meters, never added to the site's energy."""
+    if (
+        device.role is None
+        and device.site_id == DATACENTER_SITE
+        and device.category is Category.ENERGY
+    ):
+        return "submeter"
+    return device.role
 
 
 def register_fleet(database_url: str, fleet: list[VirtualDevice]) -> None:
@@ -48,10 +68,14 @@ def register_fleet(database_url: str, fleet: list[VirtualDevice]) -> None:
                     model=d.model,
                     name=f"{d.model} #{d.dev_eui[-4:]}",
                     site_id=d.site_id,
+                    location=d.location,
+                    role=_role(d),
                 )
                 for d in fleet
             ],
         )
+        # IT energy at the UPS output: The Green Grid category 1
+        set_datacenter_metering(conn, DATACENTER_SITE, 1, "IT energy metered at the UPS output")
 
 
 def demo_api_key(database_url: str, state_dir: Path) -> str:
@@ -113,7 +137,10 @@ def run_demo(
     with services(settings) as urls:
         report = migrate(urls.database_url)
         now = datetime.now(UTC)
-        fleet = build_fleet(catalogue, devices, start=now - timedelta(hours=history_hours))
+        start = now - timedelta(hours=history_hours)
+        fleet = build_fleet(catalogue, devices, start=start)
+        fleet += datacenter_devices(catalogue, len(fleet), start)
+        sync_reference_data(urls.database_url, settings.catalogue_dir)
         register_fleet(urls.database_url, fleet)
         demo_api_key(urls.database_url, settings.state_dir)
         grafana = demo_provisioning(

@@ -3,8 +3,11 @@
 TimescaleDB: continuous aggregates refresh themselves on a policy (7-day window) and show the
 newest buckets in real time; this call materializes older late rows at once. Plain
 PostgreSQL: `icone_refresh_rollups` re-materializes the rollup tables from `since`.
-The ingest path calls `refresh_rollups` after storing rows older than the current hour, and
-the maintenance job calls it periodically.
+Either way a refresh never materializes the newest `icone_rollup_margin()`, also covers the
+register-days of `rollup_invalidations` (late rows: day and month figures read them from raw
+readings until then), and clears the invalidations it listed before recomputing (migration
+0006 explains why that cannot lose a row written meanwhile). The maintenance job calls it
+periodically.
 """
 
 from __future__ import annotations
@@ -59,22 +62,48 @@ def _refresh_caggs(conn: psycopg.Connection[Any], since: datetime, until: dateti
     previous = conn.autocommit
     conn.autocommit = True
     try:
+        # the invalidations this refresh covers, listed before it starts (see the docstring)
+        listed = conn.execute(
+            "SELECT coalesce(array_agg(gen), '{}'), min(day) FROM rollup_invalidations"
+        ).fetchone()
+        assert listed is not None
+        gens, first_day = listed
+        start = since if first_day is None else min(since, first_day)
         # hourly first: the daily aggregate is computed from it. A cagg refresh only
         # materializes buckets wholly inside the window: widen it to bucket boundaries, but
-        # never below the retention horizon (re-deriving from deleted rows empties buckets).
+        # never below the retention horizon (re-deriving from deleted rows empties buckets)
+        # nor into the newest margin.
+        ends: dict[str, datetime] = {}
         for view, width, horizon in (
             ("measurements_hourly", "hour", "raw_horizon"),
             ("measurements_daily", "day", "hourly_horizon"),
         ):
-            conn.execute(
+            bounds = conn.execute(
                 """
-                CALL refresh_continuous_aggregate(%(view)s::regclass,
-                    greatest(icone_bucket_start(%(width)s, %(since)s),
-                             icone_bucket_ceil(%(width)s, icone_state(%(horizon)s))),
-                    icone_bucket_ceil(%(width)s, %(until)s))
+                SELECT greatest(icone_bucket_start(%(width)s, %(start)s),
+                                icone_bucket_ceil(%(width)s, icone_state(%(horizon)s))),
+                       least(icone_bucket_ceil(%(width)s, %(until)s),
+                             icone_bucket_start(%(width)s, now() - icone_rollup_margin()))
                 """,
-                {"view": view, "width": width, "since": since, "until": until, "horizon": horizon},
-            )
+                {"width": width, "start": start, "until": until, "horizon": horizon},
+            ).fetchone()
+            assert bounds is not None
+            lo, hi = bounds
+            ends[width] = hi
+            if lo < hi:
+                conn.execute(
+                    "CALL refresh_continuous_aggregate(%s::regclass, %s, %s)", (view, lo, hi)
+                )
+        # cleared: the listed days now wholly materialized (the newer ones stay invalidated:
+        # the real-time part of the aggregates reads them from raw rows already, and a later
+        # refresh clears them)
+        conn.execute(
+            """
+            DELETE FROM rollup_invalidations
+            WHERE gen = ANY (%s) AND icone_bucket_next('day', day) <= %s
+            """,
+            (gens, min(ends["hour"], ends["day"])),
+        )
     finally:
         conn.autocommit = previous
     logger.info("continuous aggregates refreshed", extra={"since": since.isoformat()})

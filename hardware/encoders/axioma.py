@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from hardware.encoders.common import Expected, ModelEncoder, clamp
+from hardware.encoders.common import Expected, ModelEncoder, clamp, hourly_litres
 from hardware.state import PhysicalState
 
 F_PORT = 100
@@ -24,8 +24,9 @@ _LOW_BATTERY, _LEAK, _BACKFLOW, _BURST = 0x04, 0x20, 0x60, 0xA0
 
 
 def _deltas(state: PhysicalState, register: int) -> list[int]:
-    """Litres per hour, oldest first, never more in total than the register holds."""
-    hours = [round(clamp(h, 0, _MAX_DELTA / 1000) * 1000) for h in state.water_hourly[-DELTAS:]]
+    """Litres per hour, oldest first, never more in total than the register holds. The
+    frame's 14-bit fields cannot carry an hour of net backflow: such an hour reads 0."""
+    hours = [int(clamp(litres, 0, _MAX_DELTA)) for litres in hourly_litres(state, DELTAS)]
     hours = [0] * (DELTAS - len(hours)) + hours
     remaining = register
     for i in range(DELTAS - 1, -1, -1):

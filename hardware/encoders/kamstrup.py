@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hardware.encoders import oms
-from hardware.encoders.common import Expected, ModelEncoder, clamp
+from hardware.encoders.common import Expected, ModelEncoder, clamp, hourly_litres
 from hardware.state import PhysicalState
 
 F_PORT = 1
@@ -28,6 +28,7 @@ _DATE = bytes((oms.VIF_DATE_TIME,))
 _BACKFLOW, _LEAK, _BURST, _LOW_BATTERY = 1 << 1, 1 << 2, 1 << 3, 1 << 5
 _MAX_LITRES = (1 << 31) - 2  # 4-byte signed register, one short of the invalid value
 _MAX_DELTA = 0xFFFE  # 2-byte unsigned profile element; 0xFFFF means invalid
+_MAX_SIGNED_DELTA = 0x7FFF  # 2-byte signed element; -0x8000 means invalid
 
 
 def _log_time(state: PhysicalState) -> datetime:
@@ -39,14 +40,26 @@ def _litres(state: PhysicalState) -> int:
 
 
 def _profile_deltas(state: PhysicalState, register: int) -> list[int]:
-    """Consumption of the last hours, newest first, so that no past register is negative."""
+    """Consumption of the last hours, newest first, so that no past register is negative.
+    An hour of net backflow is a negative element (the profile is then signed)."""
     deltas = []
     remaining = register
-    for hourly in reversed(state.water_hourly[-PROFILE_HOURS:]):
-        litres = min(round(clamp(hourly, 0, _MAX_DELTA / 1000) * 1000), remaining)
+    for litres in reversed(hourly_litres(state, PROFILE_HOURS)):
+        litres = min(int(clamp(litres, -_MAX_SIGNED_DELTA, _MAX_DELTA)), remaining)
         deltas.append(litres)
         remaining -= litres
     return deltas
+
+
+def _profile(deltas: list[int]) -> bytes:
+    """Decrements (unsigned) as the meter sends them; signed differences (EN 13757-3 annex
+    F, mode 3) when an hour ran backwards."""
+    if min(deltas, default=0) >= 0:
+        return oms.inverse_compact_profile(deltas, 2, oms.SPACING_HOURS | oms.DECREMENTS, 1)
+    clamped = [max(d, -_MAX_SIGNED_DELTA) if d < 0 else min(d, _MAX_SIGNED_DELTA) for d in deltas]
+    return oms.inverse_compact_profile(
+        clamped, 2, oms.SPACING_HOURS | oms.SIGNED_DIFFERENCES, 1, signed=True
+    )
 
 
 def _flow(value: float) -> bytes:
@@ -66,9 +79,7 @@ def encode_flowiq2200(state: PhysicalState) -> tuple[int, bytes]:
         + oms.record(oms.STORAGE_1 | oms.INT32, _VOLUME, oms.int_le(register, 4))
     )
     if state.time.hour != 0:
-        profile = oms.inverse_compact_profile(
-            _profile_deltas(state, register), 2, oms.SPACING_HOURS | oms.DECREMENTS, 1
-        )
+        profile = _profile(_profile_deltas(state, register))
         return F_PORT, head + oms.record(oms.STORAGE_1 | oms.LVAR, _VOLUME_PROFILE, profile)
     info = (
         (_BACKFLOW if state.backflow else 0)

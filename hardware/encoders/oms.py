@@ -26,6 +26,7 @@ VIF_MANUFACTURER = 0xFF
 # Inverse compact profile spacing control: bits 0-3 element size, 4-5 unit, 6-7 mode.
 SPACING_HOURS = 2 << 4
 DECREMENTS = 1 << 6
+SIGNED_DIFFERENCES = 3 << 6
 
 
 def record(dif: int, vib: bytes, data: bytes) -> bytes:
@@ -54,10 +55,10 @@ def date_f(when: datetime) -> bytes:
 
 
 def inverse_compact_profile(
-    deltas: Sequence[int], element_size: int, control: int, spacing: int
+    deltas: Sequence[int], element_size: int, control: int, spacing: int, signed: bool = False
 ) -> bytes:
-    """LVAR data of an inverse compact profile: length, control, spacing, unsigned elements."""
+    """LVAR data of an inverse compact profile: length, control, spacing, elements."""
     body = bytes((control | element_size, spacing)) + b"".join(
-        d.to_bytes(element_size, "little") for d in deltas
+        d.to_bytes(element_size, "little", signed=signed) for d in deltas
     )
     return bytes((len(body),)) + body
