@@ -12,8 +12,6 @@ from typing import Literal
 from grafana_foundation_sdk.builders import alerting, expr
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange, Rule
 
-from grafana.boards.common_sql import WATER, last_night
-from grafana.boards.datacenter import ASHRAE_MAX_C
 from grafana.boards.water import LEAK_THRESHOLDS
 from grafana.panels import DATASOURCE, DATASOURCE_UID, FOLDER_UID
 from grafana.sql import Format, Select, alias, call, lit
@@ -43,19 +41,19 @@ class AlertRule:
 RACK_INLET_HOT = AlertRule(
     uid="icone-rack-inlet-hot",
     title="Rack inlet above the ASHRAE recommended maximum for 15 min",
-    summary="{{ $labels.device }}: every reading of the last 15 min above 27 °C "
-    "(lowest {{ $values.B.Value }} °C)",
+    summary="{{ $labels.device }} ({{ $labels.site }}): every reading of the last 15 min "
+    "above the recommended maximum, the lowest by {{ $values.B.Value }} °C",
     query=Select(
         columns=(
             alias("now()", "time"),
             alias("d.name", "device"),
             alias("d.site_id", "site"),
-            alias("min(m.value)", "value"),
+            alias("min(m.value) - min(e.t_max)", "value"),  # ashrae_envelopes: one row
         ),
         source="measurements m JOIN devices d ON d.dev_eui = m.dev_eui "
-        "JOIN sites s ON s.id = d.site_id",
+        "JOIN ashrae_envelopes e ON e.name = 'recommended'",
         where=(
-            "s.kind IN ('datacenter', 'server_room')",
+            "d.role = 'rack_inlet'",
             "m.metric = 'temperature'",
             "m.channel = ''",
             "$__timeFilter(m.time)",
@@ -64,32 +62,27 @@ RACK_INLET_HOT = AlertRule(
     ),
     window_s=900,
     comparison="gt",
-    threshold=ASHRAE_MAX_C,
+    threshold=0.0,
     pending="0s",
     severity="critical",
 )
 
 SUSPECTED_LEAK = AlertRule(
     uid="icone-suspected-leak",
-    title="Suspected water leak (night flow above threshold two nights running)",
-    summary="{{ $labels.meter }} ({{ $labels.site }}): night minimum above "
-    f"{LEAK_THRESHOLDS[0]} m³/h on the last two nights",
+    title="Suspected water leak",
+    summary="{{ $labels.meter }} ({{ $labels.site }}): {{ $labels.alert }} (night minimum "
+    f"above {LEAK_THRESHOLDS[0]} m³/h on the last two nights, or the meter's own alarm)",
     query=Select(
         columns=(
             alias("now()", "time"),
             alias("d.name", "meter"),
-            alias("h.site_id", "site"),
-            alias("h.lowest_min_flow", "value"),
+            alias("a.site_id", "site"),
+            alias("a.alert", "alert"),
+            alias("1.0::float8", "value"),
         ),
-        source=call(
-            "icone_night_flow_high",
-            last_night("now()"),
-            LEAK_THRESHOLDS[0],
-            "2",
-            "NULL",
-            lit(WATER),
-        )
-        + " h JOIN devices d ON d.dev_eui = h.dev_eui",
+        source=call("icone_water_alerts", "now()", "NULL", LEAK_THRESHOLDS[0])
+        + " a JOIN devices d ON d.dev_eui = a.dev_eui",
+        where=("a.alert IN ('night_flow_high', 'leak', 'burst')",),
     ),
     window_s=3600,
     comparison="gt",
@@ -102,21 +95,42 @@ DEVICE_SILENT = AlertRule(
     uid="icone-device-silent",
     title="Device silent for more than three of its uplink intervals",
     summary="{{ $labels.device }} ({{ $labels.site }}) silent for "
-    "{{ $values.B.Value }} of its usual intervals",
+    "{{ $values.B.Value }} uplink intervals of its model",
     query=Select(
         columns=(
             alias("now()", "time"),
             alias("a.name", "device"),
             alias("coalesce(a.site_id, '')", "site"),
-            alias("a.silent_s / a.median_interval_s", "value"),
+            alias("a.silent_intervals", "value"),
         ),
         source="icone_device_activity a",
-        where=("a.status = 'active'", "a.median_interval_s > 0"),
+        where=("a.status = 'active'", "a.silent_intervals IS NOT NULL"),
     ),
     window_s=3600,
     comparison="gt",
     threshold=3.0,
     pending="10m",
+    severity="warning",
+)
+
+PUE_DATA_ERROR = AlertRule(
+    uid="icone-pue-data-error",
+    title="PUE data error (facility energy below IT energy)",
+    summary="{{ $labels.site }}: E_DC < E_IT on {{ $values.B.Value }} of the last two days; "
+    "check the facility and IT meters (icone_datacenter)",
+    query=Select(
+        columns=(
+            alias("now()", "time"),
+            alias("f.site_id", "site"),
+            alias("count(*) FILTER (WHERE f.pue_status LIKE 'data error%')::float8", "value"),
+        ),
+        source=call("icone_datacenter", "now() - interval '1 day'", "now()", lit("day")) + " f",
+        group_by=("f.site_id",),
+    ),
+    window_s=86400,
+    comparison="gt",
+    threshold=0.0,
+    pending="0s",
     severity="warning",
 )
 
@@ -142,7 +156,13 @@ DEAD_LETTERS_RISING = AlertRule(
     severity="warning",
 )
 
-RULES: tuple[AlertRule, ...] = (RACK_INLET_HOT, SUSPECTED_LEAK, DEVICE_SILENT, DEAD_LETTERS_RISING)
+RULES: tuple[AlertRule, ...] = (
+    RACK_INLET_HOT,
+    SUSPECTED_LEAK,
+    DEVICE_SILENT,
+    PUE_DATA_ERROR,
+    DEAD_LETTERS_RISING,
+)
 
 
 def build_rule(rule: AlertRule) -> Rule:

@@ -17,6 +17,7 @@ from grafana_foundation_sdk.builders import (
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
+    DynamicConfigValue,
     Threshold,
     ThresholdsMode,
     VariableHide,
@@ -124,3 +125,8 @@ def board(uid: str, title: str, description: str, tags: list[str]) -> dashboard.
         .editable()
         .tooltip(DashboardCursorSync.CROSSHAIR)
     )
+
+
+def unit_override(unit: str) -> DynamicConfigValue:
+    """A field override setting the unit of one column of a table."""
+    return DynamicConfigValue(id_val="unit", value=unit)

@@ -13,24 +13,26 @@ SITES_BY_KIND = (
 SITE_KINDS = "SELECT DISTINCT kind AS __value FROM sites ORDER BY 1"
 ALL_SITES = "SELECT id AS __value, name AS __text FROM sites ORDER BY name"
 
+# A multi-value site variable as the text[] the indicator functions take.
+SITES_ARRAY = "ARRAY[$site]::text[]"
+# The calendar year (Paris) of the range's end, for the year-on-year functions.
+RANGE_YEAR = f"extract(year FROM {RANGE_TO} AT TIME ZONE 'Europe/Paris')::integer"
 
-def consumption(bucket: str, metric: str, shift: str | None = None) -> str:
-    """`icone_consumption` (THE consumption figure) over the dashboard's range, optionally
-    shifted back (`'1 year'` for year-on-year)."""
-    frm, to = RANGE_FROM, RANGE_TO
-    if shift is not None:
-        frm, to = f"{frm} - interval {lit(shift)}", f"{to} - interval {lit(shift)}"
-    return call("icone_consumption", frm, to, lit(bucket), "NULL", lit(metric)) + " c"
+
+def indicator(function: str, bucket: str, group: str = "site") -> str:
+    """An 0008 indicator function (icone_energy, icone_water...) over the dashboard's range,
+    for the selected sites."""
+    return call(function, RANGE_FROM, RANGE_TO, lit(bucket), lit(group), SITES_ARRAY) + " f"
 
 
 def last_night(moment: str) -> str:
-    """The latest night whose window (01:00-05:00 Paris time) ended at least an hour before
-    `moment`: its last hour has then been closed by a later reading."""
-    return f"(({moment} AT TIME ZONE 'Europe/Paris') - interval '6 hours')::date"
+    """The last night whose window (01:00-05:00 Paris time) is over at `moment`, as
+    icone_water_alerts counts it."""
+    return f"(({moment} AT TIME ZONE 'Europe/Paris') - interval '5 hours')::date"
 
 
-# The night-flow functions take the last night and a count of nights: the range's days, at
-# least the 2 nights of the leak rule and at most 62 (each night is one call).
+# icone_night_flow takes the last night and a count of nights: the range's days, at least
+# the 2 nights of the leak rule and at most 62 (each night is one call).
 LAST_NIGHT = last_night(RANGE_TO)
 NIGHTS = (
     f"least(62, greatest(2, ceil((icone_epoch({RANGE_TO}) - icone_epoch({RANGE_FROM}))"

@@ -1,90 +1,96 @@
-"""Energy board (energy managers): electricity per site per day and month, year-on-year,
-top consumers, TIC tariff registers, active alarms. Figures come from `icone_consumption`;
-the panels only add them up per site and register for display."""
+"""Energy board (energy managers): kWh per site per day and month, year-on-year, kWh per m²,
+kgCO2e, top consumers, TIC tariff registers, active alarms. Every figure is a column of an
+indicator function (icone_energy, icone_metered_yoy, icone_emissions, icone_device_figures:
+storage/migrations/0008); panels select and label them."""
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import barchart, dashboard, table, timeseries
+from grafana_foundation_sdk.builders import dashboard, table, timeseries
 from grafana_foundation_sdk.models.common import GraphDrawStyle
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from grafana.boards.common_sql import ENERGY, SITE_KINDS, SITES_BY_KIND, consumption
-from grafana.panels import board, common, query_variable
-from grafana.sql import Format, Select, alias, lit, var_in
+from grafana.boards.common_sql import (
+    ENERGY,
+    RANGE_YEAR,
+    SITE_KINDS,
+    SITES_ARRAY,
+    SITES_BY_KIND,
+    indicator,
+)
+from grafana.panels import board, common, query_variable, unit_override
+from grafana.sql import RANGE_FROM, RANGE_TO, Format, Select, alias, call, lit, var_in
 
 UID = "icone-energy"
 
 METERS = Select(
-    columns=("DISTINCT d.dev_eui AS __value", "d.name AS __text"),
-    source="devices d JOIN measurements_daily m ON m.dev_eui = d.dev_eui",
-    where=(
-        var_in("d.site_id", "site"),
-        "m.metric = " + lit(ENERGY),
-        "m.bucket > now() - interval '400 days'",
-    ),
+    columns=("d.dev_eui AS __value", "d.name AS __text"),
+    source="devices d JOIN device_models m ON m.model = d.model",
+    where=(var_in("d.site_id", "site"), "m.category = 'energy'", "d.status = 'active'"),
     order_by=("2",),
 )
-FILTERS = (var_in("c.site_id", "site"), var_in("c.dev_eui", "meter"))
 
 
-def _per_site(bucket: str) -> Select:
+def _per_site(bucket: str, value: str = "f.figure") -> Select:
     return Select(
-        columns=(
-            alias("c.bucket", "time"),
-            alias("concat_ws(' ', c.site_id, nullif(c.channel, ''))", "metric"),
-            alias("sum(c.consumption)", "value"),
-        ),
-        source=consumption(bucket, ENERGY),
-        where=FILTERS,
-        group_by=("1", "2"),
+        columns=(alias("f.bucket", "time"), alias("f.scope", "metric"), alias(value, "value")),
+        source=indicator("icone_energy", bucket),
+        where=("f.register_name = 'total'",),
         order_by=("1", "2"),
     )
 
 
-def _period_totals(shift: str | None) -> Select:
-    return Select(
-        columns=("c.site_id", "c.channel", alias("sum(c.consumption)", "kwh")),
-        source=consumption("day", ENERGY, shift),
-        where=FILTERS,
-        group_by=("1", "2"),
-    )
-
-
 YEAR_ON_YEAR = Select(
-    ctes=(("cur", _period_totals(None)), ("prev", _period_totals("1 year"))),
     columns=(
-        alias("cur.site_id", "site"),
-        alias("cur.channel", "register"),
-        alias("cur.kwh", "this period"),
-        alias("prev.kwh", "same period a year before"),
+        alias("f.scope", "site"),
+        alias("f.year", "year"),
+        alias("f.figure", "kWh"),
+        alias("f.previous_figure", "kWh the year before"),
+        alias("f.change", "change"),
+        alias("f.coverage", "coverage"),
     ),
-    source="cur LEFT JOIN prev ON prev.site_id = cur.site_id AND prev.channel = cur.channel",
+    source=call("icone_metered_yoy", lit(ENERGY), RANGE_YEAR, lit("site"), SITES_ARRAY) + " f",
+    order_by=("1",),
+)
+
+EMISSIONS = Select(
+    columns=(
+        alias("f.scope", "site"),
+        alias("f.period_start", "from"),
+        alias("f.period_end", "to"),
+        alias("f.kwh", "kWh"),
+        alias("f.kgco2e", "kgCO2e"),
+        alias("f.factor || ' ' || f.factor_unit", "factor"),
+        alias("f.factor_source", "source"),
+        alias("f.coverage", "coverage"),
+    ),
+    source=call("icone_emissions", RANGE_FROM, RANGE_TO, lit("site"), SITES_ARRAY) + " f",
     order_by=("1", "2"),
 )
 
 TOP_CONSUMERS = Select(
     columns=(
         alias("d.name", "meter"),
-        alias("c.site_id", "site"),
-        alias("c.channel", "register"),
-        alias("sum(c.consumption)", "kWh"),
+        alias("d.site_id", "site"),
+        alias("sum(f.figure)", "kWh"),
     ),
-    source=consumption("day", ENERGY) + " JOIN devices d ON d.dev_eui = c.dev_eui",
-    where=FILTERS,
-    group_by=("1", "2", "3"),
-    order_by=("4 DESC",),
+    source=call(
+        "icone_device_figures", lit(ENERGY), RANGE_FROM, RANGE_TO, lit("day"), "ARRAY[$meter]"
+    )
+    + " f JOIN devices d ON d.dev_eui = f.dev_eui",
+    where=("f.register = 'total'",),
+    group_by=("1", "2"),
+    order_by=("3 DESC NULLS LAST",),
     limit=10,
 )
 
 TARIFF_REGISTERS = Select(
     columns=(
-        alias("c.bucket", "time"),
-        alias("c.site_id || ' ' || c.channel", "metric"),
-        alias("sum(c.consumption)", "value"),
+        alias("f.bucket", "time"),
+        alias("f.scope || ' ' || f.register_name", "metric"),
+        alias("f.figure", "value"),
     ),
-    source=consumption("day", ENERGY),
-    where=(*FILTERS, "c.channel IN ('HCHC', 'HCHP')"),
-    group_by=("1", "2"),
+    source=indicator("icone_energy", "day"),
+    where=("f.register_name <> 'total'",),
     order_by=("1", "2"),
 )
 
@@ -108,8 +114,8 @@ def build() -> Dashboard:
         board(
             UID,
             "ICONE · Énergie",
-            "Electricity per site: daily and monthly kWh from the meters' registers "
-            "(icone_consumption), year-on-year, top consumers, TIC tariff registers, alarms.",
+            "Electricity per site (icone_energy: main meters, sub-meters excluded, tariff "
+            "registers apart), year-on-year, kWh per m², kgCO2e, top consumers, alarms.",
             ["energy"],
         )
         .time("now-30d", "now")
@@ -123,8 +129,8 @@ def build() -> Dashboard:
                 timeseries.Panel().draw_style(GraphDrawStyle.BARS),
                 pid=2,
                 title="Electricity per site and day",
-                description="kWh per local day (Europe/Paris) and register, summed over the "
-                "selected meters of each site (icone_consumption, day buckets).",
+                description="kWh per local day (Europe/Paris) and site: the total register "
+                "of the site's main meters (icone_energy, day buckets).",
                 unit="kwatth",
                 queries=[(_per_site("day"), ts)],
                 width=16,
@@ -135,22 +141,26 @@ def build() -> Dashboard:
             common(
                 table.Panel(),
                 pid=3,
-                title="This period against the same period a year before",
-                description="kWh per site and register over the dashboard's range and over "
-                "the same range one year earlier (empty when no reading reached back then).",
+                title="Year-on-year",
+                description="kWh of the range's calendar year so far against the whole "
+                "previous year, per site, with the change and the coverage of the readings "
+                "(icone_metered_yoy).",
                 unit="kwatth",
                 queries=[(YEAR_ON_YEAR, table_)],
                 width=8,
                 height=8,
             )
+            .override_by_name("change", [unit_override("percentunit")])
+            .override_by_name("coverage", [unit_override("percentunit")])
+            .override_by_name("year", [unit_override("none")])
         )
         .with_panel(
             common(
-                barchart.Panel(),
+                timeseries.Panel().draw_style(GraphDrawStyle.BARS),
                 pid=4,
                 title="Electricity per site and month",
-                description="kWh per local calendar month and register (icone_consumption, "
-                "month buckets); the first and last months are partial when the range is.",
+                description="kWh per local calendar month and site (icone_energy, month "
+                "buckets: whole months, also at the range's edges).",
                 unit="kwatth",
                 queries=[(_per_site("month"), ts)],
                 width=12,
@@ -159,24 +169,58 @@ def build() -> Dashboard:
         )
         .with_panel(
             common(
-                table.Panel(),
+                timeseries.Panel().draw_style(GraphDrawStyle.BARS),
                 pid=5,
-                title="Top consumers",
-                description="The ten meter registers with the most kWh over the range.",
-                unit="kwatth",
-                queries=[(TOP_CONSUMERS, table_)],
+                title="kWh per m² and month",
+                description="Monthly kWh of each site divided by its floor area "
+                "(icone_energy.figure_per_m2; sites without a known area have none).",
+                unit="suffix: kWh/m²",
+                queries=[(_per_site("month", "f.figure_per_m2"), ts)],
                 width=12,
                 height=8,
             )
         )
-        .with_row(dashboard.Row("Tariffs and alarms").id(6))
+        .with_row(dashboard.Row("Emissions and consumers").id(6))
+        .with_panel(
+            common(
+                table.Panel(),
+                pid=7,
+                title="kgCO2e",
+                description="Emissions of each site's electricity: each day's kWh times the "
+                "emission factor in force that day (icone_emissions); a factor change splits "
+                "the period, days without a factor show no kgCO2e.",
+                unit="kwatth",
+                queries=[(EMISSIONS, table_)],
+                width=14,
+                height=8,
+            )
+            .override_by_name("kgCO2e", [unit_override("suffix: kgCO2e")])
+            .override_by_name("coverage", [unit_override("percentunit")])
+            .override_by_name("from", [unit_override("dateTimeAsIso")])
+            .override_by_name("to", [unit_override("dateTimeAsIso")])
+        )
+        .with_panel(
+            common(
+                table.Panel(),
+                pid=8,
+                title="Top consumers",
+                description="The ten selected meters with the most kWh over the range's whole "
+                "days (icone_device_figures, total register).",
+                unit="kwatth",
+                queries=[(TOP_CONSUMERS, table_)],
+                width=10,
+                height=8,
+            )
+        )
+        .with_row(dashboard.Row("Tariffs and alarms").id(9))
         .with_panel(
             common(
                 timeseries.Panel().draw_style(GraphDrawStyle.BARS),
-                pid=7,
-                title="TIC tariff registers (off-peak HC / peak HP)",
-                description="kWh per day on the Linky registers HCHC (heures creuses) and "
-                "HCHP (heures pleines), kept apart as the supplier bills them.",
+                pid=10,
+                title="TIC tariff registers",
+                description="kWh per day on each tariff register (Linky HCHC off-peak / HCHP "
+                "peak, BASE, supplier registers), kept apart as the supplier bills them "
+                "(icone_energy).",
                 unit="kwatth",
                 queries=[(TARIFF_REGISTERS, ts)],
                 width=14,
@@ -186,7 +230,7 @@ def build() -> Dashboard:
         .with_panel(
             common(
                 table.Panel(),
-                pid=8,
+                pid=11,
                 title="Active alarms",
                 description="Alarms whose latest state sent by the device is active "
                 "(icone_active_alarms), newest first.",

@@ -1,38 +1,48 @@
-"""Water board: m³ per site, minimum night flow against the leak threshold, suspected leaks
-(icone_night_flow / icone_night_flow_high, the rule the API and the alert use), meter alarms."""
+"""Water board: m³ per site (icone_water), year-on-year, minimum night flow against the leak
+threshold (icone_night_flow), and the water alerts (icone_water_alerts: the night-flow leak
+rule and the meters' own leak, burst, backflow and dry alarms)."""
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard, table, timeseries
 from grafana_foundation_sdk.models.common import GraphDrawStyle
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from grafana.boards.common_sql import ALL_SITES, LAST_NIGHT, NIGHTS, WATER, consumption
-from grafana.panels import board, common, custom_variable, query_variable
+from grafana.boards.common_sql import (
+    ALL_SITES,
+    LAST_NIGHT,
+    NIGHTS,
+    RANGE_YEAR,
+    SITES_ARRAY,
+    WATER,
+    indicator,
+)
+from grafana.panels import board, common, custom_variable, query_variable, unit_override
 from grafana.sql import RANGE_FROM, RANGE_TO, Format, Select, alias, call, lit, var_in
 
 UID = "icone-water"
 
 # m³/h: 10 L/h by default, the order of a running toilet flush valve
 LEAK_THRESHOLDS = ["0.01", "0.005", "0.02", "0.05"]
-METER_ALARMS = ("leak", "burst", "backflow", "dry")
 
 PER_SITE_DAY = Select(
-    columns=(
-        alias("c.bucket", "time"),
-        alias("c.site_id", "metric"),
-        alias("sum(c.consumption)", "value"),
-    ),
-    source=consumption("day", WATER),
-    where=(var_in("c.site_id", "site"),),
-    group_by=("1", "2"),
+    columns=(alias("f.bucket", "time"), alias("f.scope", "metric"), alias("f.figure", "value")),
+    source=indicator("icone_water", "day"),
+    where=("f.register_name = 'total'",),
     order_by=("1", "2"),
 )
 
-TOTAL = Select(
-    columns=(alias("sum(c.consumption)", "m³"),),
-    source=consumption("day", WATER),
-    where=(var_in("c.site_id", "site"),),
+YEAR_ON_YEAR = Select(
+    columns=(
+        alias("f.scope", "site"),
+        alias("f.year", "year"),
+        alias("f.figure", "m³"),
+        alias("f.previous_figure", "m³ the year before"),
+        alias("f.change", "change"),
+        alias("f.coverage", "coverage"),
+    ),
+    source=call("icone_metered_yoy", lit(WATER), RANGE_YEAR, lit("site"), SITES_ARRAY) + " f",
+    order_by=("1",),
 )
 
 NIGHT_FLOW = Select(
@@ -53,31 +63,17 @@ THRESHOLD_LINE = Select(
     order_by=("1",),
 )
 
-SUSPECTED_LEAKS = Select(
+ALERTS = Select(
     columns=(
-        alias("d.name", "meter"),
-        alias("h.site_id", "site"),
-        alias("h.lowest_min_flow", "lowest night minimum"),
-    ),
-    source=call("icone_night_flow_high", LAST_NIGHT, "$leak_threshold", "2", "NULL", lit(WATER))
-    + " h JOIN devices d ON d.dev_eui = h.dev_eui",
-    where=(var_in("h.site_id", "site"),),
-    order_by=("3 DESC",),
-)
-
-ALARMS = Select(
-    columns=(
-        alias("a.since", "since"),
+        alias("a.alert", "alert"),
         alias("d.name", "meter"),
         alias("a.site_id", "site"),
-        alias("a.code", "alarm"),
+        alias("a.since", "since"),
+        alias("a.detail", "detail"),
     ),
-    source="icone_active_alarms a JOIN devices d ON d.dev_eui = a.dev_eui",
-    where=(
-        var_in("a.site_id", "site"),
-        "a.code IN (" + ", ".join(lit(c) for c in METER_ALARMS) + ")",
-    ),
-    order_by=("1 DESC",),
+    source=call("icone_water_alerts", RANGE_TO, SITES_ARRAY, "$leak_threshold")
+    + " a JOIN devices d ON d.dev_eui = a.dev_eui",
+    order_by=("1", "2"),
 )
 
 
@@ -87,8 +83,8 @@ def build() -> Dashboard:
         board(
             UID,
             "ICONE · Eau",
-            "Water per site (icone_consumption), minimum night flow 01:00-05:00 Paris time "
-            "against the leak threshold, suspected leaks and meter alarms.",
+            "Water per site (icone_water), year-on-year, minimum night flow 01:00-05:00 "
+            "Paris time against the leak threshold, and water alerts at the range's end.",
             ["water"],
         )
         .time("now-7d", "now")
@@ -101,25 +97,29 @@ def build() -> Dashboard:
                 timeseries.Panel().draw_style(GraphDrawStyle.BARS),
                 pid=2,
                 title="Water per site and day",
-                description="m³ per local day and site, summed over the site's meters "
-                "(icone_consumption, day buckets).",
+                description="m³ per local day and site: the total of the site's water meters "
+                "(icone_water, day buckets).",
                 unit="m3",
                 queries=[(PER_SITE_DAY, ts)],
-                width=18,
+                width=16,
                 height=8,
             )
         )
         .with_panel(
             common(
-                stat.Panel(),
+                table.Panel(),
                 pid=3,
-                title="Water over the range",
-                description="m³ over the dashboard's range for the selected sites.",
+                title="Year-on-year",
+                description="m³ of the range's calendar year so far against the previous "
+                "year, per site, with the change and coverage (icone_metered_yoy).",
                 unit="m3",
-                queries=[(TOTAL, table_)],
-                width=6,
+                queries=[(YEAR_ON_YEAR, table_)],
+                width=8,
                 height=8,
             )
+            .override_by_name("change", [unit_override("percentunit")])
+            .override_by_name("coverage", [unit_override("percentunit")])
+            .override_by_name("year", [unit_override("none")])
         )
         .with_row(dashboard.Row("Leaks").id(4))
         .with_panel(
@@ -128,8 +128,8 @@ def build() -> Dashboard:
                 pid=5,
                 title="Minimum night flow",
                 description="Lowest hourly consumption between 01:00 and 05:00 Paris time "
-                "per meter and fully covered night (icone_night_flow, at most 62 nights), "
-                "with the leak threshold chosen above.",
+                "per meter and fully covered night (icone_night_flow; the range's nights, at "
+                "least 2, at most 62), with the leak threshold chosen above.",
                 unit="suffix: m³/h",
                 queries=[(NIGHT_FLOW, ts), (THRESHOLD_LINE, ts)],
                 width=14,
@@ -140,26 +140,14 @@ def build() -> Dashboard:
             common(
                 table.Panel(),
                 pid=6,
-                title="Suspected leaks",
-                description="Meters whose night minimum exceeded the threshold on the last "
-                "two fully covered nights (icone_night_flow_high, the alert's rule).",
-                unit="suffix: m³/h",
-                queries=[(SUSPECTED_LEAKS, table_)],
+                title="Water alerts",
+                description="At the range's end: meters whose night minimum exceeded the "
+                "threshold on the last two complete nights, and active leak, burst, backflow "
+                "and dry alarms sent by the meters (icone_water_alerts).",
+                unit="dateTimeAsIso",
+                queries=[(ALERTS, table_)],
                 width=10,
                 height=8,
-            )
-        )
-        .with_panel(
-            common(
-                table.Panel(),
-                pid=7,
-                title="Meter alarms",
-                description="Leak, burst, backflow and dry alarms whose latest state is "
-                "active (icone_active_alarms).",
-                unit="dateTimeAsIso",
-                queries=[(ALARMS, table_)],
-                width=24,
-                height=7,
             )
         )
         .build()

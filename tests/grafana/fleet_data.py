@@ -1,6 +1,7 @@
-"""The demo fleet's history written through the real pipeline (ChirpStack events -> decoders
+"""The demo fleet's history (with the demo's datacenter meters and rack-inlet sensors) written through the real pipeline (ChirpStack events -> decoders
 -> batch writer), no broker: 35 days of uplinks every 3 h per device, the last 6 h every
-15 min, a few unparseable messages (dead letters) and an uplink from an unregistered device."""
+15 min, an unrecorded meter replacement 6 h ago, a few unparseable messages (dead letters) and an
+uplink from an unregistered device."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from hardware import simulator
-from hardware.catalogue import load_catalogue
+from hardware import scenarios, simulator
+from hardware.catalogue import CATALOGUE_DIR, load_catalogue
 from hardware.chirpstack_events import topic_for
-from hardware.fleet import VirtualDevice, build_fleet
+from hardware.fleet import VirtualDevice, build_fleet, datacenter_devices
+from hardware.truth import GroundTruth
 from icone.demo import register_fleet
+from icone.reference import sync_reference_data
 from ingest_service.batch_writer import BatchWriter
 from storage.records import InboundMessage
 from storage.rollups import refresh_rollups
@@ -40,9 +43,16 @@ def fill(url: str) -> datetime:
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=HISTORY_DAYS)
     recent = now - timedelta(hours=RECENT_HOURS)
-    fleet = build_fleet(load_catalogue(), FLEET_SIZE, start=start)
+    catalogue = load_catalogue()
+    fleet = build_fleet(catalogue, FLEET_SIZE, start=start)
+    fleet += datacenter_devices(catalogue, len(fleet), start)  # as the demo does
+    sync_reference_data(url, CATALOGUE_DIR)
     register_fleet(url, fleet)
     messages = _messages(fleet, start, recent, timedelta(hours=3), now)
+    # an electricity meter replaced unrecorded 6 h ago: the data-quality panel has an
+    # observation for every range (the fleet's scenario, tests use it for the counter rule)
+    replaced = scenarios.targets_of(fleet, "unrecorded_replacement")[0]
+    scenarios._replace_pme(replaced, GroundTruth())
     messages += _messages(fleet, recent, now - timedelta(minutes=1), timedelta(minutes=15), now)
     broken = [
         InboundMessage(topic_for(d.dev_eui), b'{"deduplicationId": ' + str(i).encode(), now)

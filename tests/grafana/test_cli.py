@@ -59,7 +59,7 @@ def test_push_twice_then_nothing_changes(tmp_path: Path) -> None:
     with fake_grafana() as (url, state):
         first = _run(["push", "--url", url, *args], env, tmp_path)
         assert first.returncode == 0, first.stderr
-        assert "created: 10" in first.stdout
+        assert "created: 11" in first.stdout
         second = _run(["push", "--url", url, *args], env, tmp_path)
         assert second.returncode == 0, second.stderr
         assert "created: 0" in second.stdout

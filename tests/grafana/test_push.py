@@ -43,7 +43,7 @@ def _push(
 def test_first_push_creates_everything_and_the_second_changes_nothing() -> None:
     with fake_grafana() as (url, state):
         first = _push(url)
-        assert len(first.created) == 1 + 1 + 4 + 4
+        assert len(first.created) == 1 + 1 + 4 + 5  # folder, data source, boards, rules
         assert first.updated == ["rule group icone"]  # Grafana's default interval -> 5 min
         assert set(state.dashboards) == {b["uid"] for b in dashboards().values()}
         assert state.groups[("icone", GROUP)]["interval"] == GROUP_INTERVAL_S

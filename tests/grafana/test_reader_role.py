@@ -56,12 +56,11 @@ def test_the_role_reads_the_interface_and_nothing_else(database: str) -> None:
         assert "default_transaction_read_only=on" in config[0]
         _as_reader(conn)
         conn.execute("SELECT count(*) FROM icone_device_activity")
-        conn.execute("SELECT count(*) FROM icone_uplink_radio")
+        conn.execute("SELECT * FROM icone_fleet()")
         conn.execute("SELECT stage, reason FROM dead_letters")
         conn.execute("SELECT * FROM icone_consumption(now() - interval '1 day', now())")
         for forbidden in (
             "SELECT * FROM api_keys",
-            "SELECT payload FROM uplinks",
             "SELECT payload FROM dead_letters",
             "SELECT * FROM network_events",
             "SELECT * FROM icone_schema",
