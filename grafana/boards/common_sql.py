@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grafana.sql import RANGE_FROM, RANGE_TO, call, lit
+from grafana.sql import RANGE_FROM, RANGE_TO, Select, alias, call, lit
 
 ENERGY = "energy_active_import_index"
 WATER = "water_volume_index"
@@ -38,3 +38,20 @@ NIGHTS = (
     f"least(62, greatest(2, ceil((icone_epoch({RANGE_TO}) - icone_epoch({RANGE_FROM}))"
     " / 86400)))::integer"
 )
+
+
+def year_on_year(metric: str, unit: str) -> Select:
+    """icone_metered_yoy for the selected sites: the range's calendar year so far against the
+    year before, per site."""
+    return Select(
+        columns=(
+            alias("f.scope", "site"),
+            alias("f.year", "year"),
+            alias("f.figure", unit),
+            alias("f.previous_figure", f"{unit} the year before"),
+            alias("f.change", "change"),
+            alias("f.coverage", "coverage"),
+        ),
+        source=call("icone_metered_yoy", lit(metric), RANGE_YEAR, lit("site"), SITES_ARRAY) + " f",
+        order_by=("1",),
+    )

@@ -11,11 +11,11 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from grafana.boards.common_sql import (
     ENERGY,
-    RANGE_YEAR,
     SITE_KINDS,
     SITES_ARRAY,
     SITES_BY_KIND,
     indicator,
+    year_on_year,
 )
 from grafana.panels import board, common, query_variable, unit_override
 from grafana.sql import RANGE_FROM, RANGE_TO, Format, Select, alias, call, lit, var_in
@@ -39,18 +39,7 @@ def _per_site(bucket: str, value: str = "f.figure") -> Select:
     )
 
 
-YEAR_ON_YEAR = Select(
-    columns=(
-        alias("f.scope", "site"),
-        alias("f.year", "year"),
-        alias("f.figure", "kWh"),
-        alias("f.previous_figure", "kWh the year before"),
-        alias("f.change", "change"),
-        alias("f.coverage", "coverage"),
-    ),
-    source=call("icone_metered_yoy", lit(ENERGY), RANGE_YEAR, lit("site"), SITES_ARRAY) + " f",
-    order_by=("1",),
-)
+YEAR_ON_YEAR = year_on_year(ENERGY, "kWh")
 
 EMISSIONS = Select(
     columns=(

@@ -12,10 +12,10 @@ from grafana.boards.common_sql import (
     ALL_SITES,
     LAST_NIGHT,
     NIGHTS,
-    RANGE_YEAR,
     SITES_ARRAY,
     WATER,
     indicator,
+    year_on_year,
 )
 from grafana.panels import board, common, custom_variable, query_variable, unit_override
 from grafana.sql import RANGE_FROM, RANGE_TO, Format, Select, alias, call, lit, var_in
@@ -32,18 +32,7 @@ PER_SITE_DAY = Select(
     order_by=("1", "2"),
 )
 
-YEAR_ON_YEAR = Select(
-    columns=(
-        alias("f.scope", "site"),
-        alias("f.year", "year"),
-        alias("f.figure", "m³"),
-        alias("f.previous_figure", "m³ the year before"),
-        alias("f.change", "change"),
-        alias("f.coverage", "coverage"),
-    ),
-    source=call("icone_metered_yoy", lit(WATER), RANGE_YEAR, lit("site"), SITES_ARRAY) + " f",
-    order_by=("1",),
-)
+YEAR_ON_YEAR = year_on_year(WATER, "m³")
 
 NIGHT_FLOW = Select(
     columns=(

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from tests.grafana.fake_grafana import TOKEN, fake_grafana
-
-ICONE = [sys.executable, "-m", "icone", "grafana"]
+from tests.system.test_cli import _run as run_icone
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ICONE_")}
-    return subprocess.run(
-        [*ICONE, *args],
-        env={**clean, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_icone(["grafana", *args], env, cwd)
 
 
 def _flag(directory: Path) -> bool:
