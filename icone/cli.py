@@ -19,7 +19,15 @@ from pydantic import ValidationError
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError, load_catalogue
-from icone import deadletters_cmd, factors_cmd, logs, opendata_cmd, registry_cmd, simulate_cmd
+from icone import (
+    deadletters_cmd,
+    factors_cmd,
+    grafana_cmd,
+    logs,
+    opendata_cmd,
+    registry_cmd,
+    simulate_cmd,
+)
 from icone.bench import indicators as bench_indicators
 from icone.embedded import EmbeddedError
 from icone.settings import Settings
@@ -373,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     deadletters_cmd.add_parser(sub)
     opendata_cmd.add_parser(sub)
     factors_cmd.add_parser(sub)
+    grafana_cmd.add_parser(sub)
 
     bench = sub.add_parser("bench", help="Benchmarks (see docs/benchmarks.md).")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")

@@ -26,6 +26,7 @@ from hardware.fleet import (
     build_fleet,
     datacenter_devices,
 )
+from icone.grafana_cmd import demo_provisioning
 from icone.reference import sync_reference_data
 from icone.runtime import (
     bridge_config,
@@ -37,7 +38,7 @@ from icone.runtime import (
 from icone.settings import Settings
 from storage import apikeys
 from storage.indicators import set_datacenter_metering
-from storage.migrate import migrate
+from storage.migrate import StorageMode, migrate
 from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,12 @@ def demo_api_key(database_url: str, state_dir: Path) -> str:
 
 
 def _print_banner(
-    out: TextIO, api_url: str, key_file: Path, dev_eui: str, duration: float | None
+    out: TextIO,
+    api_url: str,
+    key_file: Path,
+    dev_eui: str,
+    duration: float | None,
+    grafana: list[str],
 ) -> None:
     lines = [
         "",
@@ -128,6 +134,8 @@ def _print_banner(
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" {api_url}/devices',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/measurements?limit=5"',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/uplinks?limit=3"',
+        "",
+        *grafana,
         "",
         f"Stopping after {duration:.0f} s." if duration else "Press Ctrl-C to stop.",
         "",
@@ -154,6 +162,9 @@ def run_demo(
         sync_reference_data(urls.database_url, settings.catalogue_dir)
         register_fleet(urls.database_url, fleet)
         demo_api_key(urls.database_url, settings.state_dir)
+        grafana = demo_provisioning(
+            urls.database_url, settings.state_dir, report.mode == StorageMode.TIMESCALE
+        )
         broker = BrokerAddress.from_url(urls.mqtt_url)
         password = broker.password.get_secret_value() if broker.password else None
         config = bridge_config(settings, urls.mqtt_url)
@@ -171,7 +182,7 @@ def run_demo(
                     "storage mode %s, %d devices, API on %s", report.mode, len(fleet), api_url
                 )
                 key_file = settings.state_dir / "demo-api-key"
-                _print_banner(sys.stdout, api_url, key_file, sample.dev_eui, duration)
+                _print_banner(sys.stdout, api_url, key_file, sample.dev_eui, duration, grafana)
                 timer = threading.Timer(duration, stop.set) if duration else None
                 if timer:
                     timer.start()

@@ -112,6 +112,11 @@ def test_demo_runs_for_a_duration_and_leaves_nothing_running(tmp_path: Path) -> 
     # and the key was never printed
     key = (tmp_path / "state" / "demo-api-key").read_text().strip()
     assert key not in result.stdout + result.stderr
+    # Grafana provisioning for the demo database, and how to start Grafana with it
+    assert "GF_PATHS_PROVISIONING=" in result.stdout
+    assert (tmp_path / "state" / "grafana" / "datasources" / "icone.yaml").is_file()
+    db_password = (tmp_path / "state" / "grafana-db.password").read_text().strip()
+    assert db_password not in result.stdout + result.stderr
 
 
 def test_process_check_sees_running_servers(tmp_path: Path) -> None:
