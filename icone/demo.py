@@ -114,6 +114,10 @@ def demo_api_key(database_url: str, state_dir: Path) -> str:
     return token
 
 
+def _today(days: int = 0) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+
+
 def _print_banner(
     out: TextIO,
     api_url: str,
@@ -126,6 +130,7 @@ def _print_banner(
         "",
         "ICONE demo is running.",
         f"  API:      {api_url}   (OpenAPI docs: {api_url}/docs)",
+        f"  Field app (technicians, on a phone or a narrow window): {api_url}/app/",
         f"  API key:  an admin key is in {key_file} (never printed); in another shell:",
         f"    export ICONE_KEY=$(cat {key_file.resolve()})",
         "",
@@ -134,6 +139,8 @@ def _print_banner(
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" {api_url}/devices',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/measurements?limit=5"',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/uplinks?limit=3"',
+        f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/indicators/datacenter'
+        f'?bucket=day&from={_today()}T00:00:00%2B00:00&to={_today(1)}T00:00:00%2B00:00"',
         "",
         *grafana,
         "",
