@@ -135,11 +135,19 @@ BEGIN
     -- transaction, or this transaction reads the new epoch)
     PERFORM pg_advisory_xact_lock_shared(icone_invalidation_lock_key());
     SELECT last_value INTO e FROM rollup_refresh_epoch;
+    -- per register its first and last late row, then the days between them (one, nearly
+    -- always): no time zone conversion per row
     INSERT INTO rollup_invalidations AS i (dev_eui, metric, channel, day, epoch)
     SELECT k.dev_eui, k.metric, k.channel, k.day, e
-    FROM (SELECT DISTINCT n.dev_eui, n.metric, n.channel, icone_bucket_start('day', n.time) AS day
+    FROM (SELECT n.dev_eui, n.metric, n.channel, min(n.time) AS t0, max(n.time) AS t1
           FROM new_rows n
-          WHERE n.time < now() - icone_rollup_margin() / 2) k
+          WHERE n.time < now() - icone_rollup_margin() / 2
+          GROUP BY n.dev_eui, n.metric, n.channel) r
+    CROSS JOIN LATERAL generate_series(
+        icone_bucket_start('day', r.t0) AT TIME ZONE 'Europe/Paris',
+        icone_bucket_start('day', r.t1) AT TIME ZONE 'Europe/Paris', interval '1 day') d (day)
+    CROSS JOIN LATERAL (SELECT r.dev_eui, r.metric, r.channel,
+                               d.day AT TIME ZONE 'Europe/Paris' AS day) k
     WHERE NOT EXISTS (SELECT 1 FROM rollup_invalidations x
                       WHERE x.dev_eui = k.dev_eui AND x.metric = k.metric
                         AND x.channel = k.channel AND x.day = k.day AND x.epoch >= e)
