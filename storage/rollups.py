@@ -4,7 +4,7 @@ TimescaleDB: continuous aggregates refresh themselves on a policy (7-day window)
 newest buckets in real time; this call materializes older late rows at once. Plain
 PostgreSQL: `icone_refresh_rollups` re-materializes the rollup tables from `since`.
 Either way a refresh never materializes the newest `icone_rollup_margin()`, also covers the
-register-days of `rollup_invalidations` (late rows: day and month figures read them from raw
+device-days of `rollup_invalidations` (late rows: day and month figures read them from raw
 readings until then), and clears the invalidations of the refresh epochs before its own
 (migration 0006 explains why that cannot lose a row written meanwhile). The maintenance job calls it
 periodically.
