@@ -6,8 +6,8 @@ PostgreSQL: `icone_refresh_rollups` re-materializes the rollup tables from `sinc
 Either way a refresh never materializes the newest `icone_rollup_margin()`, also covers the
 device-days of `rollup_invalidations` (late rows: day and month figures read them from raw
 readings until then), and clears the invalidations of the refresh epochs before its own
-(migration 0006 explains why that cannot lose a row written meanwhile). The maintenance job calls it
-periodically.
+(migration 0006 explains why that cannot lose a row written meanwhile). The maintenance job
+calls it periodically.
 """
 
 from __future__ import annotations
