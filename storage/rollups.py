@@ -4,10 +4,10 @@ TimescaleDB: continuous aggregates refresh themselves on a policy (7-day window)
 newest buckets in real time; this call materializes older late rows at once. Plain
 PostgreSQL: `icone_refresh_rollups` re-materializes the rollup tables from `since`.
 Either way a refresh never materializes the newest `icone_rollup_margin()`, also covers the
-register-days of `rollup_invalidations` (late rows: day and month figures read them from raw
-readings until then), and clears the invalidations it listed before recomputing (migration
-0006 explains why that cannot lose a row written meanwhile). The maintenance job calls it
-periodically.
+device-days of `rollup_invalidations` (late rows: day and month figures read them from raw
+readings until then), and clears the invalidations of the refresh epochs before its own
+(migration 0006 explains why that cannot lose a row written meanwhile). The maintenance job
+calls it periodically.
 """
 
 from __future__ import annotations
@@ -62,12 +62,14 @@ def _refresh_caggs(conn: psycopg.Connection[Any], since: datetime, until: dateti
     previous = conn.autocommit
     conn.autocommit = True
     try:
-        # the invalidations this refresh covers, listed before it starts (see the docstring)
+        # a new refresh epoch: the invalidations of older ones are this refresh's (0006)
+        row = conn.execute("SELECT icone_begin_rollup_refresh()").fetchone()
+        assert row is not None
+        epoch = row[0]
         listed = conn.execute(
-            "SELECT coalesce(array_agg(gen), '{}'), min(day) FROM rollup_invalidations"
+            "SELECT min(day) FROM rollup_invalidations WHERE epoch < %s", (epoch,)
         ).fetchone()
-        assert listed is not None
-        gens, first_day = listed
+        first_day = listed[0] if listed else None
         start = since if first_day is None else min(since, first_day)
         # hourly first: the daily aggregate is computed from it. A cagg refresh only
         # materializes buckets wholly inside the window: widen it to bucket boundaries, but
@@ -100,9 +102,9 @@ def _refresh_caggs(conn: psycopg.Connection[Any], since: datetime, until: dateti
         conn.execute(
             """
             DELETE FROM rollup_invalidations
-            WHERE gen = ANY (%s) AND icone_bucket_next('day', day) <= %s
+            WHERE epoch < %s AND icone_bucket_next('day', day) <= %s
             """,
-            (gens, min(ends["hour"], ends["day"])),
+            (epoch, min(ends["hour"], ends["day"])),
         )
     finally:
         conn.autocommit = previous
