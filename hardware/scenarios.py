@@ -41,11 +41,19 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
 # fall inside the run for the late uplinks.
 MIN_HOURS = 30
 BACKFLOW_LITRES = (2, 2, 1)
-LATE_UPLINKS = 4
-LATE_BY = timedelta(hours=6)
+LATE_UPLINKS = 4  # per device
 SWAP_AFTER_UPLINK = timedelta(minutes=20)
 
-# The registers each scenario resets: PhysicalState field -> reported (metric, channels).
+# When each scenario happens, as a share of the run (late uplinks: around a local midnight).
+_SCHEDULE = {
+    "backflow": 0.25,
+    "pulse_restart": 0.4,
+    "unrecorded_replacement": 0.6,
+    "recorded_swap": 0.75,
+}
+
+# The PME-PMI registers a new meter starts at 0, and the Linky registers a swap replaces
+# (TIC channel -> PhysicalState field).
 _PME_REGISTERS = (
     "energy_active_index",
     "energy_reactive_import_index",
@@ -177,15 +185,6 @@ def hourly_run(
             if "unrecorded_replacement" in role and now == at["unrecorded_replacement"]:
                 _replace_pme(device, truth)
     return run
-
-
-# When each scenario happens, as a share of the run.
-_SCHEDULE = {
-    "backflow": 0.25,
-    "pulse_restart": 0.4,
-    "unrecorded_replacement": 0.6,
-    "recorded_swap": 0.75,
-}
 
 
 def _restart_pulses(device: VirtualDevice, truth: GroundTruth) -> None:

@@ -4,10 +4,10 @@ TimescaleDB: continuous aggregates refresh themselves on a policy (7-day window)
 newest buckets in real time; this call materializes older late rows at once. Plain
 PostgreSQL: `icone_refresh_rollups` re-materializes the rollup tables from `since`.
 Either way a refresh never materializes the newest `icone_rollup_margin()`, also covers the
-register-days of `rollup_invalidations` (late rows: day and month figures read them from raw
+device-days of `rollup_invalidations` (late rows: day and month figures read them from raw
 readings until then), and clears the invalidations of the refresh epochs before its own
-(migration 0006 explains why that cannot lose a row written meanwhile). The maintenance job calls it
-periodically.
+(migration 0006 explains why that cannot lose a row written meanwhile). The maintenance job
+calls it periodically.
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ def _refresh_caggs(conn: psycopg.Connection[Any], since: datetime, until: dateti
         # materializes buckets wholly inside the window: widen it to bucket boundaries, but
         # never below the retention horizon (re-deriving from deleted rows empties buckets)
         # nor into the newest margin.
-        ends: dict[str, datetime] = {}
         for view, width, horizon in (
             ("measurements_hourly", "hour", "raw_horizon"),
             ("measurements_daily", "day", "hourly_horizon"),
@@ -91,20 +90,23 @@ def _refresh_caggs(conn: psycopg.Connection[Any], since: datetime, until: dateti
             ).fetchone()
             assert bounds is not None
             lo, hi = bounds
-            ends[width] = hi
             if lo < hi:
                 conn.execute(
                     "CALL refresh_continuous_aggregate(%s::regclass, %s, %s)", (view, lo, hi)
                 )
-        # cleared: the listed days now wholly materialized (the newer ones stay invalidated:
-        # the real-time part of the aggregates reads them from raw rows already, and a later
-        # refresh clears them)
+        # cleared: the invalidations of older epochs. Without `until`, all of them: the hours
+        # of each day are now materialized (the window starts at its day) or newer than the
+        # window (real-time), and so is its day, or the day is newer than the daily window
+        # (real-time, from the hourly aggregate); below a retention horizon nothing is
+        # re-derived from raw rows, on purpose. With `until`, the days before it only.
         conn.execute(
             """
             DELETE FROM rollup_invalidations
-            WHERE epoch < %s AND icone_bucket_next('day', day) <= %s
+            WHERE epoch < %(epoch)s
+              AND (%(until)s::timestamptz IS NULL
+                   OR icone_bucket_next('day', day) <= icone_bucket_start('day', %(until)s))
             """,
-            (epoch, min(ends["hour"], ends["day"])),
+            {"epoch": epoch, "until": until},
         )
     finally:
         conn.autocommit = previous

@@ -56,9 +56,9 @@ def _profile(deltas: list[int]) -> bytes:
     F, mode 3) when an hour ran backwards."""
     if min(deltas, default=0) >= 0:
         return oms.inverse_compact_profile(deltas, 2, oms.SPACING_HOURS | oms.DECREMENTS, 1)
-    clamped = [max(d, -_MAX_SIGNED_DELTA) if d < 0 else min(d, _MAX_SIGNED_DELTA) for d in deltas]
+    signed = [int(clamp(d, -_MAX_SIGNED_DELTA, _MAX_SIGNED_DELTA)) for d in deltas]
     return oms.inverse_compact_profile(
-        clamped, 2, oms.SPACING_HOURS | oms.SIGNED_DIFFERENCES, 1, signed=True
+        signed, 2, oms.SPACING_HOURS | oms.SIGNED_DIFFERENCES, 1, signed=True
     )
 
 

@@ -1,5 +1,5 @@
 -- 0006, plain PostgreSQL mode: icone_refresh_rollups (0002) never materialises the newest
--- icone_rollup_margin(), and re-materialises the register-days of rollup_invalidations
+-- icone_rollup_margin(), and re-materialises the device-days of rollup_invalidations
 -- (0006's header: which ones it clears, and why that cannot race a writer).
 CREATE OR REPLACE FUNCTION icone_refresh_rollups(since timestamptz, until timestamptz DEFAULT NULL,
                                                  dev_euis text[] DEFAULT NULL)
@@ -17,8 +17,6 @@ DECLARE
     hourly_floor timestamptz;
     cur_epoch bigint;    -- the invalidations of lower epochs are this call's, listed below
     i_dev text[];
-    i_metric text[];
-    i_channel text[];
     i_day timestamptz[];
     written bigint := 0;
     affected bigint;
@@ -26,9 +24,8 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('icone_refresh_rollups'));
     -- the invalidations this call covers, listed before anything is recomputed
     cur_epoch := icone_begin_rollup_refresh();
-    SELECT coalesce(array_agg(i.dev_eui), '{}'), coalesce(array_agg(i.metric), '{}'),
-           coalesce(array_agg(i.channel), '{}'), coalesce(array_agg(i.day), '{}')
-      INTO i_dev, i_metric, i_channel, i_day
+    SELECT coalesce(array_agg(i.dev_eui), '{}'), coalesce(array_agg(i.day), '{}')
+      INTO i_dev, i_day
     FROM rollup_invalidations i
     WHERE i.epoch < cur_epoch AND (dev_euis IS NULL OR i.dev_eui = ANY (dev_euis));
     hwm := icone_state('hourly_watermark');
@@ -95,19 +92,18 @@ BEGIN
         PERFORM icone_set_state('daily_watermark', new_dwm);
     END IF;
 
-    -- the invalidated register-days not wholly inside the ranges just recomputed: their
-    -- materialised hours, then their day row when the day is below the daily watermark
+    -- the invalidated device-days not wholly inside the ranges just recomputed: their
+    -- materialised hours, then their day rows when the day is below the daily watermark
     -- (above it the daily view reads the hourly one)
-    SELECT coalesce(array_agg(r.dev_eui), '{}'), coalesce(array_agg(r.metric), '{}'),
-           coalesce(array_agg(r.channel), '{}'), coalesce(array_agg(r.day), '{}')
-      INTO i_dev, i_metric, i_channel, i_day
-    FROM unnest(i_dev, i_metric, i_channel, i_day) r (dev_eui, metric, channel, day)
+    SELECT coalesce(array_agg(r.dev_eui), '{}'), coalesce(array_agg(r.day), '{}')
+      INTO i_dev, i_day
+    FROM unnest(i_dev, i_day) r (dev_eui, day)
     WHERE r.day < new_hwm
       AND NOT (r.day >= lo AND icone_bucket_next('day', r.day) <= hi
                AND (r.day >= new_dwm OR (r.day >= dlo AND r.day < dhi)));
     DELETE FROM measurements_hourly_mat h
-    USING unnest(i_dev, i_metric, i_channel, i_day) r (dev_eui, metric, channel, day)
-    WHERE h.dev_eui = r.dev_eui AND h.metric = r.metric AND h.channel = r.channel
+    USING unnest(i_dev, i_day) r (dev_eui, day)
+    WHERE h.dev_eui = r.dev_eui
       AND h.bucket >= greatest(r.day, raw_floor)
       AND h.bucket < least(icone_bucket_next('day', r.day), new_hwm);
     INSERT INTO measurements_hourly_mat
@@ -115,27 +111,26 @@ BEGIN
            min(m.value), max(m.value), avg(m.value), sum(m.value),
            (min(ARRAY[icone_epoch(m.time), m.value]))[2], min(m.time),
            (max(ARRAY[icone_epoch(m.time), m.value]))[2], max(m.time)
-    FROM unnest(i_dev, i_metric, i_channel, i_day) r (dev_eui, metric, channel, day)
+    FROM unnest(i_dev, i_day) r (dev_eui, day)
     JOIN measurements m
-      ON m.dev_eui = r.dev_eui AND m.metric = r.metric AND m.channel = r.channel
+      ON m.dev_eui = r.dev_eui
      AND m.time >= greatest(r.day, raw_floor)
      AND m.time < least(icone_bucket_next('day', r.day), new_hwm)
     GROUP BY 1, 2, 3, 4;
     GET DIAGNOSTICS affected = ROW_COUNT;
     written := written + affected;
     DELETE FROM measurements_daily_mat a
-    USING unnest(i_dev, i_metric, i_channel, i_day) r (dev_eui, metric, channel, day)
-    WHERE a.dev_eui = r.dev_eui AND a.metric = r.metric AND a.channel = r.channel
-      AND a.bucket = r.day AND r.day >= hourly_floor
+    USING unnest(i_dev, i_day) r (dev_eui, day)
+    WHERE a.dev_eui = r.dev_eui AND a.bucket = r.day AND r.day >= hourly_floor
       AND icone_bucket_next('day', r.day) <= new_dwm;
     INSERT INTO measurements_daily_mat
     SELECT r.day, h.dev_eui, h.metric, h.channel, sum(h.n)::bigint,
            min(h.min_v), max(h.max_v), sum(h.sum_v) / sum(h.n)::double precision, sum(h.sum_v),
            (min(ARRAY[icone_epoch(h.first_t), h.first_v]))[2], min(h.first_t),
            (max(ARRAY[icone_epoch(h.last_t), h.last_v]))[2], max(h.last_t)
-    FROM unnest(i_dev, i_metric, i_channel, i_day) r (dev_eui, metric, channel, day)
+    FROM unnest(i_dev, i_day) r (dev_eui, day)
     JOIN measurements_hourly_mat h
-      ON h.dev_eui = r.dev_eui AND h.metric = r.metric AND h.channel = r.channel
+      ON h.dev_eui = r.dev_eui
      AND h.bucket >= r.day AND h.bucket < icone_bucket_next('day', r.day)
     WHERE r.day >= hourly_floor AND icone_bucket_next('day', r.day) <= new_dwm
     GROUP BY 1, 2, 3, 4;

@@ -24,16 +24,16 @@
 --    aggregates are computed from raw rows at query time (real-time aggregation, or the
 --    plain views above their watermark);
 --  * late data: a statement trigger on `measurements` records in `rollup_invalidations`,
---    in the same transaction as the rows, every (register, Europe/Paris day) that received
+--    in the same transaction as the rows, every (device, Europe/Paris day) that received
 --    rows older than now() - icone_rollup_margin() / 2. Newer rows cannot be under a
 --    materialised range unless their transaction outlasts half the margin, so live ingest
 --    only pays one scan of its own rows. One statement per INSERT or COPY, not one per row,
---    and a register-day already invalidated in the current refresh epoch (below) is only
+--    and a device-day already invalidated in the current refresh epoch (below) is only
 --    probed, not written again: history frames and back-fills stay cheap. Works on
 --    compressed TimescaleDB chunks (their DML fires the hypertable's statement triggers
 --    with transition tables; checked on 2.22.1).
---  * `measurements_daily_current` = `measurements_daily` with each invalidated register-day
---    recomputed from the raw readings at query time. icone_consumption (day/month) and the
+--  * `measurements_daily_current` = `measurements_daily` with the registers of each
+--    invalidated device-day recomputed from the raw readings at query time. icone_consumption (day/month) and the
 --    register discovery of icone_consumption_hours read it, so a late reading counts in the
 --    very next query.
 --  * refresh epochs, so that a refresh clears only what it materialised, without blocking
@@ -102,17 +102,17 @@ AS $$
     SELECT lo >= 0.1 * hi AND (modulus IS NULL OR hi - lo <= modulus / 2)
 $$;
 
--- Register-days whose rollup rows may miss rows (see the header). `day` is the Europe/Paris
--- day's start (the daily aggregate's bucket); `epoch` the refresh epoch it was written in.
+-- Device-days whose rollup rows may miss rows (see the header): every register of the
+-- device on that day is read from raw readings. One row per device rather than per register:
+-- a batch of late rows costs one probe per device. `day` is the Europe/Paris day's start (the
+-- daily aggregate's bucket); `epoch` the refresh epoch it was written in.
 CREATE SEQUENCE rollup_refresh_epoch;
 SELECT setval('rollup_refresh_epoch', 1);    -- called: the next epoch is 2, above what writers read
 CREATE TABLE rollup_invalidations (
     dev_eui text NOT NULL,
-    metric  text NOT NULL,
-    channel text NOT NULL,
     day     timestamptz NOT NULL,
     epoch   bigint NOT NULL,
-    PRIMARY KEY (dev_eui, metric, channel, day)
+    PRIMARY KEY (dev_eui, day)
 );
 
 -- Writers hold this advisory lock shared from their trigger to their commit; a refresh
@@ -135,16 +135,22 @@ BEGIN
     -- transaction, or this transaction reads the new epoch)
     PERFORM pg_advisory_xact_lock_shared(icone_invalidation_lock_key());
     SELECT last_value INTO e FROM rollup_refresh_epoch;
-    INSERT INTO rollup_invalidations AS i (dev_eui, metric, channel, day, epoch)
-    SELECT k.dev_eui, k.metric, k.channel, k.day, e
-    FROM (SELECT DISTINCT n.dev_eui, n.metric, n.channel, icone_bucket_start('day', n.time) AS day
+    -- per device its first and last late row, then the days between them (one, nearly
+    -- always): no time zone conversion per row
+    INSERT INTO rollup_invalidations AS i (dev_eui, day, epoch)
+    SELECT k.dev_eui, k.day, e
+    FROM (SELECT n.dev_eui, min(n.time) AS t0, max(n.time) AS t1
           FROM new_rows n
-          WHERE n.time < now() - icone_rollup_margin() / 2) k
+          WHERE n.time < now() - icone_rollup_margin() / 2
+          GROUP BY n.dev_eui) r
+    CROSS JOIN LATERAL generate_series(
+        icone_bucket_start('day', r.t0) AT TIME ZONE 'Europe/Paris',
+        icone_bucket_start('day', r.t1) AT TIME ZONE 'Europe/Paris', interval '1 day') d (day)
+    CROSS JOIN LATERAL (SELECT r.dev_eui, d.day AT TIME ZONE 'Europe/Paris' AS day) k
     WHERE NOT EXISTS (SELECT 1 FROM rollup_invalidations x
-                      WHERE x.dev_eui = k.dev_eui AND x.metric = k.metric
-                        AND x.channel = k.channel AND x.day = k.day AND x.epoch >= e)
-    ON CONFLICT (dev_eui, metric, channel, day)
-        DO UPDATE SET epoch = excluded.epoch WHERE i.epoch < excluded.epoch;
+                      WHERE x.dev_eui = k.dev_eui AND x.day = k.day AND x.epoch >= e)
+    ON CONFLICT (dev_eui, day) DO UPDATE SET epoch = excluded.epoch
+        WHERE i.epoch < excluded.epoch;
     RETURN NULL;
 END $$;
 
@@ -169,28 +175,28 @@ CREATE TRIGGER measurements_invalidate_rollups_update AFTER UPDATE ON measuremen
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION icone_invalidate_rollups();
 
--- The daily aggregate as of now: invalidated register-days recomputed from raw readings.
+-- The daily aggregate as of now: the registers of invalidated device-days recomputed from raw
+-- readings.
 CREATE VIEW measurements_daily_current AS
 SELECT a.bucket, a.dev_eui, a.metric, a.channel, a.n, a.min_v, a.max_v, a.avg_v, a.sum_v,
        a.first_v, a.first_t, a.last_v, a.last_t
 FROM measurements_daily a
 WHERE NOT EXISTS (SELECT 1 FROM rollup_invalidations i
-                  WHERE i.dev_eui = a.dev_eui AND i.metric = a.metric
-                    AND i.channel = a.channel AND i.day = a.bucket)
+                  WHERE i.dev_eui = a.dev_eui AND i.day = a.bucket)
 UNION ALL
-SELECT i.day, i.dev_eui, i.metric, i.channel, r.n, r.min_v, r.max_v, r.avg_v, r.sum_v,
+SELECT i.day, i.dev_eui, r.metric, r.channel, r.n, r.min_v, r.max_v, r.avg_v, r.sum_v,
        r.first_v, r.first_t, r.last_v, r.last_t
 FROM rollup_invalidations i
 CROSS JOIN LATERAL (
-    SELECT count(*) AS n, min(m.value) AS min_v, max(m.value) AS max_v, avg(m.value) AS avg_v,
-           sum(m.value) AS sum_v,
+    SELECT m.metric, m.channel, count(*) AS n, min(m.value) AS min_v, max(m.value) AS max_v,
+           avg(m.value) AS avg_v, sum(m.value) AS sum_v,
            (min(ARRAY[icone_epoch(m.time), m.value]))[2] AS first_v, min(m.time) AS first_t,
            (max(ARRAY[icone_epoch(m.time), m.value]))[2] AS last_v, max(m.time) AS last_t
     FROM measurements m
-    WHERE m.dev_eui = i.dev_eui AND m.metric = i.metric AND m.channel = i.channel
+    WHERE m.dev_eui = i.dev_eui
       AND m.time >= i.day AND m.time < icone_bucket_next('day', i.day)
-) r
-WHERE r.n > 0;
+    GROUP BY m.metric, m.channel
+) r;
 
 -- 0005's hour path; registers found in measurements_daily_current.
 CREATE OR REPLACE FUNCTION icone_consumption_hours(
