@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-
 CASES = [
     (7, -85, 2.5, -7.5, "good"),  # margin 10.0: the threshold itself is good
     (7, -85, 2.4, -7.5, "marginal"),  # margin 9.9
