@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from hardware.catalogue import load_catalogue
+from icone.argtypes import iso_datetime
 from icone.settings import Settings
 from registry import csv_import, service
 from registry.chirpstack import Provisioner
@@ -33,16 +33,6 @@ EXIT_USAGE = 2
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
-
-
-def _iso_datetime(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date/time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a time zone (e.g. {text}+00:00 or {text}Z)")
-    return moment
 
 
 def _run(settings: Settings, work: Callable[[AsyncConnection[Any]], Awaitable[int]]) -> int:
@@ -192,7 +182,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         p.add_argument("--name", help="unique among live keys")
         p.add_argument("--role", choices=apikeys.ROLES)
         p.add_argument("--site", action="append", help="limit to this site id (repeatable)")
-        p.add_argument("--expires", type=_iso_datetime, default=None, help="ISO 8601, with zone")
+        p.add_argument("--expires", type=iso_datetime, default=None, help="ISO 8601, with zone")
 
     help_text = "Create, list and revoke API keys (a key is printed once, stored hashed)."
     parser = subparsers.add_parser("apikey", help=help_text, description=help_text)

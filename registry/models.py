@@ -5,11 +5,11 @@ catalogue and `registry.service` against the database."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from storage.sites import KINDS
+from storage.sites import SiteKind
 
 
 def _lower(value: str) -> str:
@@ -21,18 +21,6 @@ Eui = Annotated[
 ]  # 16 hex digits, any case in, lower case stored
 AppKey = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{32}$"), AfterValidator(_lower)]
 SiteId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-SiteKind = Literal[
-    "building",
-    "school",
-    "office",
-    "datacenter",
-    "server_room",
-    "pumping_station",
-    "sports",
-    "dwelling",
-    "other",
-]
-assert set(get_args(SiteKind)) == set(KINDS)  # the schema's CHECK lists the same kinds
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Text = Annotated[str, StringConstraints(max_length=200)]

@@ -88,6 +88,13 @@ def _check(
     ]
 
 
+async def _existing(conn: AsyncConnection[Any], dev_eui: str) -> DeviceRow:
+    row = await devices.get(conn, dev_eui)
+    if row is None:
+        raise NotFoundError(f"device {dev_eui} not found")
+    return row
+
+
 def _register_row(dev_eui: str, reg: RegisterIn) -> RegisterRow:
     return RegisterRow(dev_eui=dev_eui, **reg.model_dump())
 
@@ -126,9 +133,7 @@ async def update(
     expected_version: int,
     actor: str,
 ) -> DeviceRow:
-    current = await devices.get(conn, dev_eui)
-    if current is None:
-        raise NotFoundError(f"device {dev_eui} not found")
+    current = await _existing(conn, dev_eui)
     given = data.model_fields_set
     model = data.model if "model" in given and data.model is not None else current.model
     role = data.role if "role" in given else current.role
@@ -169,9 +174,7 @@ async def retire(
     actor: str,
 ) -> DeviceRow:
     """Status `retired` (history kept, uplinks no longer decoded); disabled in ChirpStack."""
-    current = await devices.get(conn, dev_eui)
-    if current is None:
-        raise NotFoundError(f"device {dev_eui} not found")
+    current = await _existing(conn, dev_eui)
     resync = reg.provisioning_on and current.provisioning in ("pending", "done")
     _, row = await devices.update(
         conn,
@@ -214,9 +217,7 @@ async def provision(
 ) -> DeviceRow:
     """Bring ChirpStack in line with the ICONE row of a `pending` device (steps 2 and 3)."""
     assert reg.provisioner is not None  # callers check provisioning_on
-    row = await devices.get(conn, dev_eui)
-    if row is None:
-        raise NotFoundError(f"device {dev_eui} not found")
+    row = await _existing(conn, dev_eui)
     await conn.commit()  # no transaction (and no lock) held during the gRPC calls
     sheet = reg.catalogue[row.model]
     site = await sites.get(conn, row.site_id) if row.site_id else None
