@@ -10,6 +10,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
+from storage.readings import Reading
+
 RECENT_UPLINKS = 10
 
 
@@ -35,14 +37,6 @@ class GatewayCount:
     gateway_id: str
     uplinks: int
     last_heard: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Value:
-    time: datetime
-    metric: str
-    channel: str
-    value: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +99,9 @@ async def gateways(conn: AsyncConnection[Any], dev_eui: str) -> list[GatewayCoun
         return await cur.fetchall()
 
 
-async def last_values(conn: AsyncConnection[Any], dev_eui: str) -> list[Value]:
+async def last_values(conn: AsyncConnection[Any], dev_eui: str) -> list[Reading]:
     """The measurements of the device's latest reading time."""
-    async with conn.cursor(row_factory=class_row(Value)) as cur:
+    async with conn.cursor(row_factory=class_row(Reading)) as cur:
         await cur.execute(
             """
             SELECT time, metric, channel, value FROM measurements
@@ -120,8 +114,8 @@ async def last_values(conn: AsyncConnection[Any], dev_eui: str) -> list[Value]:
         return await cur.fetchall()
 
 
-async def battery(conn: AsyncConnection[Any], dev_eui: str) -> Value | None:
-    async with conn.cursor(row_factory=class_row(Value)) as cur:
+async def battery(conn: AsyncConnection[Any], dev_eui: str) -> Reading | None:
+    async with conn.cursor(row_factory=class_row(Reading)) as cur:
         await cur.execute(
             """
             SELECT time, metric, channel, value FROM measurements

@@ -34,6 +34,7 @@ from registry import service, tr005
 from registry.replay import replay_with_registry
 from storage import devices, technician
 from storage.errors import StorageError
+from storage.readings import Reading
 
 router = APIRouter(tags=["field"])
 
@@ -45,7 +46,7 @@ _VERDICT_TEXT = {
 }
 
 
-def _value(v: technician.Value) -> DecodedValue:
+def _value(v: Reading) -> DecodedValue:
     spec = METRICS.get(v.metric)
     return DecodedValue(
         metric=v.metric, channel=v.channel, value=v.value, unit=spec.unit if spec else ""
