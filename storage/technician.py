@@ -151,7 +151,8 @@ async def problems(conn: AsyncConnection[Any], dev_eui: str, limit: int = 20) ->
 
 async def heard_unregistered(conn: AsyncConnection[Any], limit: int = 200) -> list[Heard]:
     """Devices whose uplinks reached us (stored as unknown devices, or dead-lettered) but that
-    the registry does not have (or has retired), most recently heard first."""
+    the registry does not have, most recently heard first. (A retired device that still
+    talks is in the registry: its technician view shows it.)"""
     async with conn.cursor(row_factory=class_row(Heard)) as cur:
         await cur.execute(
             """
@@ -175,8 +176,7 @@ async def heard_unregistered(conn: AsyncConnection[Any], limit: int = 200) -> li
                    up.best_rssi, dl.reason AS last_reason
             FROM up FULL JOIN dl ON dl.dev_eui = up.dev_eui
             WHERE NOT EXISTS (
-                SELECT 1 FROM devices d
-                WHERE d.dev_eui = coalesce(up.dev_eui, dl.dev_eui) AND d.status <> 'retired'
+                SELECT 1 FROM devices d WHERE d.dev_eui = coalesce(up.dev_eui, dl.dev_eui)
             )
             ORDER BY last_heard DESC LIMIT %s
             """,
