@@ -14,8 +14,9 @@ from api.errors import ApiError
 from api.routes import devices, health, registry, sites
 from gateway_bridge.config import BridgeConfig, BrokerAddress
 from hardware.catalogue import ModelSheet, load_catalogue
-from registry.chirpstack import ChirpStackSettings, Provisioner
+from registry.chirpstack import Provisioner
 from registry.service import Registry
+from registry.settings import ChirpStackSettings
 
 
 def create_app(

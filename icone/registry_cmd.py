@@ -13,19 +13,18 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import AsyncConnection
 
-from hardware.catalogue import load_catalogue
 from icone.argtypes import iso_datetime
 from icone.settings import Settings
-from registry import csv_import, service
-from registry.chirpstack import Provisioner
-from registry.errors import RegistryError
 from storage import apikeys
 from storage.errors import AlreadyExists, NotFoundError, StorageError
+
+if TYPE_CHECKING:  # the registry and gRPC stack load only when a devices command runs
+    from registry.service import Registry
 
 EXIT_FAILED = 1  # some lines rejected, some devices still pending
 EXIT_USAGE = 2
@@ -50,13 +49,17 @@ def _run(settings: Settings, work: Callable[[AsyncConnection[Any]], Awaitable[in
 
 
 @asynccontextmanager
-async def _registry(settings: Settings) -> AsyncIterator[service.Registry]:
+async def _registry(settings: Settings) -> AsyncIterator[Registry]:
+    from hardware.catalogue import load_catalogue
+    from registry.chirpstack import Provisioner
+    from registry.service import Registry
+
     catalogue = load_catalogue(settings.catalogue_dir)
     if not settings.chirpstack.enabled:
-        yield service.Registry(catalogue, settings.chirpstack)
+        yield Registry(catalogue, settings.chirpstack)
         return
     async with Provisioner.connect(settings.chirpstack) as provisioner:
-        yield service.Registry(catalogue, settings.chirpstack, provisioner)
+        yield Registry(catalogue, settings.chirpstack, provisioner)
 
 
 # --- apikey -------------------------------------------------------------------------------
@@ -124,6 +127,8 @@ def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_devices_import(settings: Settings, args: argparse.Namespace) -> int:
+    from registry import csv_import
+
     try:
         text = Path(args.file).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -158,6 +163,9 @@ def cmd_devices_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_devices_provision(settings: Settings, args: argparse.Namespace) -> int:
+    from registry import service
+    from registry.errors import RegistryError
+
     if not settings.chirpstack.enabled:
         sys.stderr.write("ChirpStack provisioning is off: set ICONE_CHIRPSTACK__URL\n")
         return EXIT_USAGE

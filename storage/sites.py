@@ -107,10 +107,10 @@ async def create(conn: AsyncConnection[Any], values: Mapping[str, Any], *, actor
     row = changes.checked(values, ("id", *WRITABLE))
     try:
         async with conn.transaction():
-            cur = await conn.execute(changes.insert("sites", row, sql.SQL("id")), row)
+            await conn.execute(changes.insert("sites", row, sql.SQL("id")), row)
     except errors.UniqueViolation as exc:
         raise AlreadyExists(f"site {row['id']} exists already") from exc
-    created = await get(conn, str((await cur.fetchone() or ("",))[0]))
+    created = await get(conn, row["id"])
     assert created is not None  # just inserted in this transaction
     await audit.record(
         conn,

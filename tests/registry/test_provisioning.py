@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 
 from hardware.catalogue import ModelSheet, load_catalogue
 from registry import service
-from registry.chirpstack import ChirpStackSettings, Provisioner
+from registry.chirpstack import Provisioner
 from registry.errors import (
     ChirpStackConflict,
     ChirpStackInvalid,
@@ -24,6 +24,7 @@ from registry.errors import (
     ProvisioningPending,
 )
 from registry.models import DeviceCreate
+from registry.settings import ChirpStackSettings
 from storage.registry import SiteSpec, upsert_sites
 from tests.registry.chirpstack_fake import APPLICATION, TENANT, TOKEN, chirpstack_server
 

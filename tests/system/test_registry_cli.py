@@ -60,10 +60,17 @@ def test_apikey_commands_and_csv_import(database: str, tmp_path: Path) -> None:
     assert count(database, "SELECT count(*) FROM audit_log WHERE entity = 'api_key'") == 3
 
     csv = tmp_path / "devices.csv"
+    weights = '"{""A"": {""metric"": ""water_volume_index"", ""per_pulse"": 0.001}}"'
+    registers = (
+        '"[{""metric"": ""water_volume_index"", ""channel"": ""A"", ""register_digits"": 8, '
+        '""register_step"": 0.001, ""index_at_commissioning"": 1234.5, '
+        '""commissioned_at"": ""2026-10-01T08:00:00Z""}]"'
+    )
     csv.write_text(
-        "dev_eui,model,site_id,role\n"
-        "a84041000181c2d7,milesight-em300-th,dc,rack_inlet\n"
-        "a84041000181c2d8,milesight-em300-th,elsewhere,rack_inlet\n",
+        "dev_eui,model,site_id,role,pulse_weights,registers\n"
+        "a84041000181c2d7,milesight-em300-th,dc,rack_inlet,,\n"
+        "a84041000181c2d8,milesight-em300-th,elsewhere,rack_inlet,,\n"
+        f"0018b20000000002,adeunis-pulse-4,dc,main_water,{weights},{registers}\n",
         encoding="utf-8",
     )
     imported = _icone(["devices", "import", str(csv)], database, tmp_path)
@@ -71,5 +78,15 @@ def test_apikey_commands_and_csv_import(database: str, tmp_path: Path) -> None:
     assert "line 3: rejected a84041000181c2d8: site_id: site 'elsewhere' does not exist" in (
         imported.stdout
     )
-    assert "1 created, 0 pending in ChirpStack, 1 rejected" in imported.stdout
-    assert count(database, "SELECT count(*) FROM devices") == 1
+    assert "2 created, 0 pending in ChirpStack, 1 rejected" in imported.stdout
+    assert count(database, "SELECT count(*) FROM devices") == 2
+    with psycopg.connect(database) as conn:
+        register = conn.execute(
+            "SELECT metric, channel, register_digits, modulus, index_at_commissioning "
+            "FROM counter_registers"
+        ).fetchall()
+        weight = conn.execute(
+            "SELECT pulse_weights FROM devices WHERE dev_eui = '0018b20000000002'"
+        ).fetchone()
+    assert register == [("water_volume_index", "A", 8, 100000.0, 1234.5)]  # 10^8 x 0.001
+    assert weight == ({"A": {"metric": "water_volume_index", "per_pulse": 0.001}},)
