@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,9 @@ async def _registry(settings: Settings) -> AsyncIterator[Registry]:
 def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     if not args.name or not args.role:
         sys.stderr.write("icone apikey create needs --name and --role\n")
+        return EXIT_USAGE
+    if args.expires is not None and args.expires <= datetime.now(UTC):
+        sys.stderr.write("--expires must be in the future\n")
         return EXIT_USAGE
 
     async def work(conn: AsyncConnection[Any]) -> int:

@@ -4,10 +4,9 @@ catalogue and `registry.service` against the database."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from storage.sites import SiteKind
 
@@ -62,7 +61,7 @@ class RegisterIn(_Input):
     channel: Annotated[str, StringConstraints(max_length=32)] = ""
     register_digits: Annotated[int, Field(ge=1, le=15)] | None = None
     register_step: Annotated[float, Field(gt=0, le=1e6)] = 1.0
-    commissioned_at: datetime | None = None
+    commissioned_at: AwareDatetime | None = None
     index_at_commissioning: Annotated[float, Field(ge=0)] | None = None
 
 
@@ -79,7 +78,7 @@ class DeviceFields(_Input):
     pulse_weights: dict[Annotated[str, StringConstraints(max_length=32)], PulseWeightIn] | None = (
         None
     )
-    installed_at: datetime | None = None
+    installed_at: AwareDatetime | None = None
 
 
 class DeviceCreate(DeviceFields):

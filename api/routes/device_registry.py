@@ -172,8 +172,6 @@ async def record_meter_swap(
     """A replaced meter (old final index, new initial index, when): the consumption rule
     counts old-meter readings up to `swapped_at` and new-meter readings after it."""
     row = await device_in_scope(conn, dev_eui, who)
-    if body.swapped_at.tzinfo is None:
-        raise invalid_fields([(("swapped_at",), "give a time zone (e.g. ...Z or +01:00)")])
     problems = rules.check_register(
         RegisterIn(metric=body.metric, channel=body.channel),
         _sheet(reg, row),
