@@ -140,6 +140,10 @@ def _heard_register(dev: str, site: str) -> Request:
     return lambda c, t: c.post(f"/unregistered/{dev}/register", json=body, headers=_auth(t))
 
 
+def _post(path: str) -> Request:
+    return lambda c, t: c.post(path, headers=_auth(t))
+
+
 def _get(path: str) -> Request:
     return lambda c, t: c.get(path, headers=_auth(t))
 
@@ -256,6 +260,15 @@ ROUTES: list[
         (_heard_register("0000000000000303", "dc"), "tech_dc"),
         201,
         1,
+    ),
+    (  # ChirpStack is off here: the allowed call says so (tests/registry covers the rest)
+        "POST /devices/{eui}/provision",
+        _post(f"/devices/{DC_DEV}/provision"),
+        "reporting",
+        (_post(f"/devices/{SCHOOL_DEV}/provision"), "tech_dc"),
+        (_post(f"/devices/{DC_DEV}/provision"), "tech_dc"),
+        400,
+        0,
     ),
     (
         "DELETE /devices/{eui}",
