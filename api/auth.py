@@ -1,9 +1,10 @@
 """Authentication (API keys) and authorization (roles, site scopes).
 
 Roles:
-- admin: everything, every site;
-- energy_manager: devices and measurements of the sites in scope;
-- technician: devices (registration, link quality) and recent measurements in scope;
+- admin: everything, every site; the only role that manages API keys and reads the audit log;
+- energy_manager: devices and measurements of the sites in scope; registers and changes sites;
+- technician: devices (registration, meter swaps, link quality) and recent measurements in
+  scope;
 - reporting: aggregated indicators only, never per-device readings (CNIL: meter data of
   dwellings is personal data).
 """

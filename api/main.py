@@ -15,8 +15,9 @@ from api.routes import catalogue as catalogue_routes
 from api.routes import data_quality, devices, field_app, health, indicators, registry, sites
 from gateway_bridge.config import BridgeConfig, BrokerAddress
 from hardware.catalogue import ModelSheet, load_catalogue
-from registry.chirpstack import ChirpStackSettings, Provisioner
+from registry.chirpstack import Provisioner
 from registry.service import Registry
+from registry.settings import ChirpStackSettings
 
 
 def create_app(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from registry.models import (
     DeviceCreate,
@@ -129,7 +129,7 @@ class MeterSwapCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metric: str
     channel: str = Field(default="", max_length=32)
-    swapped_at: datetime
+    swapped_at: AwareDatetime
     old_final_index: float | None = Field(default=None, ge=0)
     new_initial_index: float = Field(default=0, ge=0)
     note: str = Field(default="", max_length=500)
@@ -196,7 +196,7 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: Literal["admin", "energy_manager", "technician", "reporting"]
     site_ids: list[str] | None = Field(default=None, max_length=200)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class ApiKeyPublic(BaseModel):

@@ -7,27 +7,17 @@ import argparse
 import base64
 import json
 import sys
-from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from icone.argtypes import iso_datetime
 from icone.settings import Settings
 from ingest_service.deadletters import STAGES, DeadLetterView, list_dead_letters
 from storage.errors import StorageError
 
 EXIT_FAILED_AGAIN = 1  # some dead letters failed again on replay
 EXIT_USAGE = 2
-
-
-def _iso_datetime(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date/time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a time zone (e.g. {text}+00:00 or {text}Z)")
-    return moment
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.set_defaults(func=cmd_list)
     p.add_argument("--stage", choices=STAGES, default=None)
-    p.add_argument("--since", type=_iso_datetime, default=None, help="ISO 8601, with zone")
+    p.add_argument("--since", type=iso_datetime, default=None, help="ISO 8601, with zone")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--include-replayed", action="store_true", help="also those replayed")
     p.add_argument("--json", action="store_true", help="JSON lines, raw payload in base64")

@@ -12,20 +12,20 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import AsyncConnection
 
-from hardware.catalogue import load_catalogue
+from icone.argtypes import iso_datetime
 from icone.settings import Settings
-from registry import csv_import, service
-from registry.chirpstack import Provisioner
-from registry.errors import RegistryError
 from storage import apikeys
 from storage.errors import AlreadyExists, NotFoundError, StorageError
+
+if TYPE_CHECKING:  # the registry and gRPC stack load only when a devices command runs
+    from registry.service import Registry
 
 EXIT_FAILED = 1  # some lines rejected, some devices still pending
 EXIT_USAGE = 2
@@ -33,16 +33,6 @@ EXIT_USAGE = 2
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
-
-
-def _iso_datetime(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date/time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a time zone (e.g. {text}+00:00 or {text}Z)")
-    return moment
 
 
 def _run(settings: Settings, work: Callable[[AsyncConnection[Any]], Awaitable[int]]) -> int:
@@ -60,13 +50,17 @@ def _run(settings: Settings, work: Callable[[AsyncConnection[Any]], Awaitable[in
 
 
 @asynccontextmanager
-async def _registry(settings: Settings) -> AsyncIterator[service.Registry]:
+async def _registry(settings: Settings) -> AsyncIterator[Registry]:
+    from hardware.catalogue import load_catalogue
+    from registry.chirpstack import Provisioner
+    from registry.service import Registry
+
     catalogue = load_catalogue(settings.catalogue_dir)
     if not settings.chirpstack.enabled:
-        yield service.Registry(catalogue, settings.chirpstack)
+        yield Registry(catalogue, settings.chirpstack)
         return
     async with Provisioner.connect(settings.chirpstack) as provisioner:
-        yield service.Registry(catalogue, settings.chirpstack, provisioner)
+        yield Registry(catalogue, settings.chirpstack, provisioner)
 
 
 # --- apikey -------------------------------------------------------------------------------
@@ -75,6 +69,9 @@ async def _registry(settings: Settings) -> AsyncIterator[service.Registry]:
 def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     if not args.name or not args.role:
         sys.stderr.write("icone apikey create needs --name and --role\n")
+        return EXIT_USAGE
+    if args.expires is not None and args.expires <= datetime.now(UTC):
+        sys.stderr.write("--expires must be in the future\n")
         return EXIT_USAGE
 
     async def work(conn: AsyncConnection[Any]) -> int:
@@ -134,6 +131,8 @@ def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_devices_import(settings: Settings, args: argparse.Namespace) -> int:
+    from registry import csv_import
+
     try:
         text = Path(args.file).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -168,6 +167,9 @@ def cmd_devices_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_devices_provision(settings: Settings, args: argparse.Namespace) -> int:
+    from registry import service
+    from registry.errors import RegistryError
+
     if not settings.chirpstack.enabled:
         sys.stderr.write("ChirpStack provisioning is off: set ICONE_CHIRPSTACK__URL\n")
         return EXIT_USAGE
@@ -192,7 +194,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         p.add_argument("--name", help="unique among live keys")
         p.add_argument("--role", choices=apikeys.ROLES)
         p.add_argument("--site", action="append", help="limit to this site id (repeatable)")
-        p.add_argument("--expires", type=_iso_datetime, default=None, help="ISO 8601, with zone")
+        p.add_argument("--expires", type=iso_datetime, default=None, help="ISO 8601, with zone")
 
     help_text = "Create, list and revoke API keys (a key is printed once, stored hashed)."
     parser = subparsers.add_parser("apikey", help=help_text, description=help_text)

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway_bridge.config import EventFormat
 from hardware.catalogue import CATALOGUE_DIR
-from registry.chirpstack import ChirpStackSettings
+from registry.settings import ChirpStackSettings
 from storage.retention import ClassHorizons, RetentionPolicy
 
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from registry.rules import Problem
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One field at fault: `loc` as in FastAPI's 422 answers, `msg` says why."""
+
+    loc: tuple[str | int, ...]
+    msg: str
 
 
 class RegistryError(Exception):

@@ -4,12 +4,11 @@ catalogue and `registry.service` against the database."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from storage.sites import KINDS
+from storage.sites import SiteKind
 
 
 def _lower(value: str) -> str:
@@ -21,18 +20,6 @@ Eui = Annotated[
 ]  # 16 hex digits, any case in, lower case stored
 AppKey = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{32}$"), AfterValidator(_lower)]
 SiteId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-SiteKind = Literal[
-    "building",
-    "school",
-    "office",
-    "datacenter",
-    "server_room",
-    "pumping_station",
-    "sports",
-    "dwelling",
-    "other",
-]
-assert set(get_args(SiteKind)) == set(KINDS)  # the schema's CHECK lists the same kinds
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Text = Annotated[str, StringConstraints(max_length=200)]
@@ -74,7 +61,7 @@ class RegisterIn(_Input):
     channel: Annotated[str, StringConstraints(max_length=32)] = ""
     register_digits: Annotated[int, Field(ge=1, le=15)] | None = None
     register_step: Annotated[float, Field(gt=0, le=1e6)] = 1.0
-    commissioned_at: datetime | None = None
+    commissioned_at: AwareDatetime | None = None
     index_at_commissioning: Annotated[float, Field(ge=0)] | None = None
 
 
@@ -91,7 +78,7 @@ class DeviceFields(_Input):
     pulse_weights: dict[Annotated[str, StringConstraints(max_length=32)], PulseWeightIn] | None = (
         None
     )
-    installed_at: datetime | None = None
+    installed_at: AwareDatetime | None = None
 
 
 class DeviceCreate(DeviceFields):

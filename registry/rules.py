@@ -5,11 +5,11 @@ its field (`loc`), as FastAPI's 422 answers do."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from decoders.vocabulary import METRICS, Kind
 from hardware.catalogue import Category, ModelSheet
 from ingest_service.enrich import PULSE_METRIC
+from registry.errors import Problem
 from registry.models import PulseWeightIn, RegisterIn
 
 # Role -> the catalogue categories a device must belong to to play it. Pulse readers may play
@@ -25,12 +25,6 @@ ROLES: dict[str, frozenset[Category]] = {
     "room": frozenset({Category.CLIMATE}),
 }
 _METERING = frozenset({"it_load", "facility_total", "cooling", "sub_meter", "main_water"})
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    loc: tuple[str | int, ...]
-    msg: str
 
 
 def _pulse_channels(sheet: ModelSheet) -> list[str]:

@@ -23,16 +23,18 @@ from psycopg import AsyncConnection
 
 from hardware.catalogue import ModelSheet
 from registry import rules
-from registry.chirpstack import ChirpStackSettings, DeviceSpec, Provisioner
+from registry.chirpstack import DeviceSpec, Provisioner
 from registry.errors import (
     ChirpStackConflict,
     ChirpStackError,
     ChirpStackInvalid,
     ChirpStackUnavailable,
     InvalidInput,
+    Problem,
     ProvisioningPending,
 )
 from registry.models import DeviceCreate, DeviceUpdate, PulseWeightIn, RegisterIn, db_values
+from registry.settings import ChirpStackSettings
 from storage import audit, devices, sites
 from storage.devices import DeviceRow, RegisterRow
 from storage.errors import NotFoundError
@@ -53,14 +55,14 @@ class Registry:
         return self.provisioner is not None
 
 
-async def _site_problems(conn: AsyncConnection[Any], site_id: str | None) -> list[rules.Problem]:
+async def _site_problems(conn: AsyncConnection[Any], site_id: str | None) -> list[Problem]:
     if site_id is None:
         return []
     site = await sites.get(conn, site_id)
     if site is None:
-        return [rules.Problem(("site_id",), f"site {site_id!r} does not exist")]
+        return [Problem(("site_id",), f"site {site_id!r} does not exist")]
     if site.status == "retired":
-        return [rules.Problem(("site_id",), f"site {site_id!r} is retired")]
+        return [Problem(("site_id",), f"site {site_id!r} is retired")]
     return []
 
 
@@ -70,7 +72,7 @@ def _check(
     role: str | None,
     weights: Mapping[str, Any] | None,
     registers: list[RegisterIn],
-) -> list[rules.Problem]:
+) -> list[Problem]:
     problems = rules.check_model(model, reg.catalogue)
     if problems:
         return problems
@@ -86,6 +88,13 @@ def _check(
         *rules.check_pulse_weights(typed, sheet),
         *rules.check_registers(registers, sheet, typed),
     ]
+
+
+async def existing(conn: AsyncConnection[Any], dev_eui: str) -> DeviceRow:
+    row = await devices.get(conn, dev_eui)
+    if row is None:
+        raise NotFoundError(f"device {dev_eui} not found")
+    return row
 
 
 def _register_row(dev_eui: str, reg: RegisterIn) -> RegisterRow:
@@ -126,9 +135,7 @@ async def update(
     expected_version: int,
     actor: str,
 ) -> DeviceRow:
-    current = await devices.get(conn, dev_eui)
-    if current is None:
-        raise NotFoundError(f"device {dev_eui} not found")
+    current = await existing(conn, dev_eui)
     given = data.model_fields_set
     model = data.model if "model" in given and data.model is not None else current.model
     role = data.role if "role" in given else current.role
@@ -140,7 +147,7 @@ async def update(
         raise InvalidInput(problems)
     values = db_values(data, exclude={"app_key"})
     if "model" in values and values["model"] is None:
-        raise InvalidInput([rules.Problem(("model",), "a device always has a model")])
+        raise InvalidInput([Problem(("model",), "a device always has a model")])
     if values.get("pulse_weights") is None and "pulse_weights" in values:
         values["pulse_weights"] = {}
     resync = reg.provisioning_on and current.provisioning in ("pending", "done")
@@ -169,9 +176,7 @@ async def retire(
     actor: str,
 ) -> DeviceRow:
     """Status `retired` (history kept, uplinks no longer decoded); disabled in ChirpStack."""
-    current = await devices.get(conn, dev_eui)
-    if current is None:
-        raise NotFoundError(f"device {dev_eui} not found")
+    current = await existing(conn, dev_eui)
     resync = reg.provisioning_on and current.provisioning in ("pending", "done")
     _, row = await devices.update(
         conn,
@@ -214,10 +219,11 @@ async def provision(
 ) -> DeviceRow:
     """Bring ChirpStack in line with the ICONE row of a `pending` device (steps 2 and 3)."""
     assert reg.provisioner is not None  # callers check provisioning_on
-    row = await devices.get(conn, dev_eui)
-    if row is None:
-        raise NotFoundError(f"device {dev_eui} not found")
+    row = await existing(conn, dev_eui)
     await conn.commit()  # no transaction (and no lock) held during the gRPC calls
+    problems = rules.check_model(row.model, reg.catalogue)
+    if problems:
+        raise InvalidInput(problems)
     sheet = reg.catalogue[row.model]
     site = await sites.get(conn, row.site_id) if row.site_id else None
     target = reg.chirpstack.target(row.site_id, site.kind if site else None)

@@ -1,4 +1,5 @@
-"""Reads and writes of the device registry (sites, devices) used by the bridge, API and demo."""
+"""The bridge's view of the device registry (DevEUI -> model) and bulk upserts for the demo
+and tests; registering through the API and CLI goes through storage.sites / storage.devices."""
 
 from __future__ import annotations
 

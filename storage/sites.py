@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import class_row
@@ -26,7 +26,7 @@ WRITABLE = (
     "latitude",
     "longitude",
 )
-KINDS = (
+SiteKind = Literal[
     "building",
     "school",
     "office",
@@ -36,7 +36,8 @@ KINDS = (
     "sports",
     "dwelling",
     "other",
-)
+]  # the CHECK of sites.kind (0001)
+KINDS: tuple[str, ...] = get_args(SiteKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +107,10 @@ async def create(conn: AsyncConnection[Any], values: Mapping[str, Any], *, actor
     row = changes.checked(values, ("id", *WRITABLE))
     try:
         async with conn.transaction():
-            cur = await conn.execute(changes.insert("sites", row, sql.SQL("id")), row)
+            await conn.execute(changes.insert("sites", row, sql.SQL("id")), row)
     except errors.UniqueViolation as exc:
         raise AlreadyExists(f"site {row['id']} exists already") from exc
-    created = await get(conn, str((await cur.fetchone() or ("",))[0]))
+    created = await get(conn, row["id"])
     assert created is not None  # just inserted in this transaction
     await audit.record(
         conn,

@@ -10,6 +10,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
+from storage.readings import Reading
+
 RECENT_UPLINKS = 10
 
 
@@ -35,14 +37,6 @@ class GatewayCount:
     gateway_id: str
     uplinks: int
     last_heard: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Value:
-    time: datetime
-    metric: str
-    channel: str
-    value: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +99,9 @@ async def gateways(conn: AsyncConnection[Any], dev_eui: str) -> list[GatewayCoun
         return await cur.fetchall()
 
 
-async def last_values(conn: AsyncConnection[Any], dev_eui: str) -> list[Value]:
+async def last_values(conn: AsyncConnection[Any], dev_eui: str) -> list[Reading]:
     """The measurements of the device's latest reading time."""
-    async with conn.cursor(row_factory=class_row(Value)) as cur:
+    async with conn.cursor(row_factory=class_row(Reading)) as cur:
         await cur.execute(
             """
             SELECT time, metric, channel, value FROM measurements
@@ -120,8 +114,8 @@ async def last_values(conn: AsyncConnection[Any], dev_eui: str) -> list[Value]:
         return await cur.fetchall()
 
 
-async def battery(conn: AsyncConnection[Any], dev_eui: str) -> Value | None:
-    async with conn.cursor(row_factory=class_row(Value)) as cur:
+async def battery(conn: AsyncConnection[Any], dev_eui: str) -> Reading | None:
+    async with conn.cursor(row_factory=class_row(Reading)) as cur:
         await cur.execute(
             """
             SELECT time, metric, channel, value FROM measurements
@@ -157,7 +151,8 @@ async def problems(conn: AsyncConnection[Any], dev_eui: str, limit: int = 20) ->
 
 async def heard_unregistered(conn: AsyncConnection[Any], limit: int = 200) -> list[Heard]:
     """Devices whose uplinks reached us (stored as unknown devices, or dead-lettered) but that
-    the registry does not have (or has retired), most recently heard first."""
+    the registry does not have, most recently heard first. (A retired device that still
+    talks is in the registry: its technician view shows it.)"""
     async with conn.cursor(row_factory=class_row(Heard)) as cur:
         await cur.execute(
             """
@@ -181,8 +176,7 @@ async def heard_unregistered(conn: AsyncConnection[Any], limit: int = 200) -> li
                    up.best_rssi, dl.reason AS last_reason
             FROM up FULL JOIN dl ON dl.dev_eui = up.dev_eui
             WHERE NOT EXISTS (
-                SELECT 1 FROM devices d
-                WHERE d.dev_eui = coalesce(up.dev_eui, dl.dev_eui) AND d.status <> 'retired'
+                SELECT 1 FROM devices d WHERE d.dev_eui = coalesce(up.dev_eui, dl.dev_eui)
             )
             ORDER BY last_heard DESC LIMIT %s
             """,

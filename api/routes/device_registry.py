@@ -26,7 +26,9 @@ from api.schemas import (
     RegisterPublic,
     RegistersPublic,
 )
+from hardware.catalogue import ModelSheet
 from registry import csv_import, rules, service
+from registry.service import Registry
 from storage import devices
 from storage.devices import DeviceRow, RegisterRow
 
@@ -48,6 +50,13 @@ def site_in_scope(site_id: str | None, who: Principal) -> None:
         raise NotFound(
             f"site {site_id} not found" if site_id else "a site-scoped key must give site_id"
         )
+
+
+def _sheet(reg: Registry, row: DeviceRow) -> ModelSheet:
+    sheet = reg.catalogue.get(row.model)
+    if sheet is None:  # registered before its sheet left the catalogue
+        raise invalid_fields([(("model",), f"model {row.model!r} is not in the catalogue")])
+    return sheet
 
 
 def _public(row: DeviceRow, response: Response) -> DevicePublic:
@@ -138,7 +147,7 @@ async def put_register(
 ) -> RegisterPublic:
     """Record a counter register's width and its commissioning index (created or replaced)."""
     row = await device_in_scope(conn, dev_eui, who)
-    problems = rules.check_register(body, reg.catalogue[row.model], row.pulse_weights, ())
+    problems = rules.check_register(body, _sheet(reg, row), row.pulse_weights, ())
     if problems:
         raise invalid_fields((p.loc, p.msg) for p in problems)
     saved = await devices.put_register(
@@ -163,11 +172,9 @@ async def record_meter_swap(
     """A replaced meter (old final index, new initial index, when): the consumption rule
     counts old-meter readings up to `swapped_at` and new-meter readings after it."""
     row = await device_in_scope(conn, dev_eui, who)
-    if body.swapped_at.tzinfo is None:
-        raise invalid_fields([(("swapped_at",), "give a time zone (e.g. ...Z or +01:00)")])
     problems = rules.check_register(
         RegisterIn(metric=body.metric, channel=body.channel),
-        reg.catalogue[row.model],
+        _sheet(reg, row),
         row.pulse_weights,
         ("metric",),
     )

@@ -20,7 +20,7 @@ from api.schemas import (
     UplinksPublic,
 )
 from decoders import METRICS
-from storage import devices
+from storage import devices, readings
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -77,29 +77,25 @@ async def device_measurements(
     device = await _visible_device(conn, dev_eui, who)
     if metric is not None and metric not in METRICS:
         raise NotFound(f"unknown metric {metric!r}")
-    cur = await conn.execute(
-        """
-        SELECT time, metric, channel, value FROM measurements
-        WHERE dev_eui = %(dev)s
-          AND (%(metric)s::text IS NULL OR metric = %(metric)s::text)
-          AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
-          AND (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)
-          AND (%(until)s::timestamptz IS NULL OR time < %(until)s::timestamptz)
-        ORDER BY time DESC, metric, channel LIMIT %(limit)s
-        """,
-        {
-            "dev": device.dev_eui,
-            "metric": metric,
-            "channel": channel,
-            "since": since,
-            "until": until,
-            "limit": limit,
-        },
+    rows = await readings.measurements(
+        conn,
+        device.dev_eui,
+        metric=metric,
+        channel=channel,
+        since=since,
+        until=until,
+        limit=limit,
     )
     data = [
-        MeasurementPublic(time=t, metric=m, channel=c, value=v, unit=METRICS[m].unit)
-        for t, m, c, v in await cur.fetchall()
-        if m in METRICS
+        MeasurementPublic(
+            time=r.time,
+            metric=r.metric,
+            channel=r.channel,
+            value=r.value,
+            unit=METRICS[r.metric].unit,
+        )
+        for r in rows
+        if r.metric in METRICS
     ]
     return MeasurementsPublic(dev_eui=device.dev_eui, data=data, count=len(data))
 
@@ -113,16 +109,8 @@ async def device_uplinks(
 ) -> UplinksPublic:
     """Recent uplinks with link quality: what a technician checks after an installation."""
     device = await _visible_device(conn, dev_eui, who)
-    cur = await conn.execute(
-        """
-        SELECT time, f_cnt, f_port, rssi, snr, gateway_count, spreading_factor,
-               decode_status, time_source
-        FROM uplinks WHERE dev_eui = %s ORDER BY time DESC LIMIT %s
-        """,
-        (device.dev_eui, limit),
-    )
     data = [
-        UplinkPublic(**dict(zip(UplinkPublic.model_fields, r, strict=True)))
-        for r in await cur.fetchall()
+        UplinkPublic.model_validate(u, from_attributes=True)
+        for u in await readings.uplinks(conn, device.dev_eui, limit=limit)
     ]
     return UplinksPublic(dev_eui=device.dev_eui, data=data, count=len(data))

@@ -31,9 +31,11 @@ from api.schemas import (
 )
 from decoders import METRICS
 from registry import service, tr005
+from registry.errors import ProvisioningPending
 from registry.replay import replay_with_registry
 from storage import devices, technician
 from storage.errors import StorageError
+from storage.readings import Reading
 
 router = APIRouter(tags=["field"])
 
@@ -45,7 +47,7 @@ _VERDICT_TEXT = {
 }
 
 
-def _value(v: technician.Value) -> DecodedValue:
+def _value(v: Reading) -> DecodedValue:
     spec = METRICS.get(v.metric)
     return DecodedValue(
         metric=v.metric, channel=v.channel, value=v.value, unit=spec.unit if spec else ""
@@ -177,8 +179,15 @@ async def register_heard(
     if body.dev_eui != dev_eui.lower():
         raise invalid_fields([(("dev_eui",), f"must be {dev_eui.lower()}, as in the path")])
     site_in_scope(body.site_id, who)
+    pending: ProvisioningPending | None = None
     with answered():
-        row = await service.register(conn, reg, body, actor=who.actor)
+        try:
+            row = await service.register(conn, reg, body, actor=who.actor)
+        except ProvisioningPending as exc:
+            # Saved here, not yet in ChirpStack: decoding needs only our registry, so the
+            # stored uplinks are replayed all the same; the answer is then the 503.
+            pending = exc
+            row = await service.existing(conn, body.dev_eui)
     ids = await technician.dead_letter_ids(conn, row.dev_eui)
     await conn.commit()
     replayed = failed = measurements = 0
@@ -196,6 +205,11 @@ async def register_heard(
                 f"replayed now ({exc}); run `icone deadletters replay --id ...` later"
             ) from exc
         replayed, failed, measurements = report.replayed, report.failed, report.rows.measurements
+    if pending is not None:
+        raise ServiceUnavailable(
+            f"{pending} (its {replayed} stored uplink(s) were replayed: {measurements} "
+            "measurement(s) decoded)"
+        )
     set_etag(response, row.version)
     return RegisteredAndReplayed(
         device=DevicePublic.model_validate(row),

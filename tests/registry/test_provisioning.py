@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 
 from hardware.catalogue import ModelSheet, load_catalogue
 from registry import service
-from registry.chirpstack import ChirpStackSettings, Provisioner
+from registry.chirpstack import Provisioner
 from registry.errors import (
     ChirpStackConflict,
     ChirpStackInvalid,
@@ -24,6 +24,7 @@ from registry.errors import (
     ProvisioningPending,
 )
 from registry.models import DeviceCreate
+from registry.settings import ChirpStackSettings
 from storage.registry import SiteSpec, upsert_sites
 from tests.registry.chirpstack_fake import APPLICATION, TENANT, TOKEN, chirpstack_server
 
@@ -275,3 +276,43 @@ def test_retire_disables_in_chirpstack(database: str, catalogue: dict[str, Model
         assert cs.devices[DEV].is_disabled is True
     assert (retired.status, retired.provisioning) == ("retired", "disabled")
     assert _audit(database) == ["create", "provision", "retire", "provision"]
+
+
+def test_api_answers_for_chirpstack_errors(database: str, catalogue: dict[str, ModelSheet]) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from storage import apikeys
+
+    _site(database)
+    with psycopg.connect(database) as conn:
+        admin = {"Authorization": f"Bearer {apikeys.create_key(conn, 'a', 'admin')}"}
+    body = {"dev_eui": DEV, "model": MODEL, "site_id": "dc", "app_key": KEY}
+    with chirpstack_server() as (url, cs):
+        settings = ChirpStackSettings(
+            url=url, api_token=TOKEN, tenant_id=TENANT, application_id=APPLICATION
+        )
+        with TestClient(create_app(database, chirpstack=settings, catalogue=catalogue)) as http:
+            cs.fail("DeviceService.CreateKeys", grpc.StatusCode.INVALID_ARGUMENT, "invalid nwk_key")
+            refused = http.post("/devices", json=body, headers=admin)
+            assert refused.status_code == 422
+            assert [e["loc"] for e in refused.json()["detail"]] == [["body", "app_key"]]
+
+            cs.fail("DeviceService.Create", grpc.StatusCode.UNAVAILABLE, "connection reset")
+            unavailable = http.post("/devices", json=body, headers=admin)
+            assert unavailable.status_code == 503
+            assert "saved in ICONE but not yet in ChirpStack" in unavailable.json()["detail"]
+            pending = http.get(f"/devices/{DEV}", headers=admin).json()
+            assert pending["provisioning"] == "pending"
+            assert "UNAVAILABLE" in pending["provisioning_error"]
+            retried = http.post(f"/devices/{DEV}/provision", headers=admin)
+            assert retried.status_code == 200
+            assert retried.json()["provisioning"] == "done"
+
+            cs.devices["a84041000181c2d9"] = cs.devices[DEV]  # someone else's device
+            taken = http.post(
+                "/devices", json={**body, "dev_eui": "a84041000181c2d9"}, headers=admin
+            )
+            assert taken.status_code == 409
+            assert "ChirpStack already has device a84041000181c2d9" in taken.json()["detail"]
+            assert http.get("/devices/a84041000181c2d9", headers=admin).status_code == 404

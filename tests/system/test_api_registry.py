@@ -4,7 +4,7 @@ Plus ETags, field-level 422s, and a CSV import of 100 lines with 3 bad ones."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx2 as httpx
@@ -27,11 +27,14 @@ def _auth(token: str | None) -> dict[str, str]:
 
 
 @pytest.fixture
-def setup(database: str) -> tuple[TestClient, dict[str, str]]:
+def setup(database: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
     with psycopg.connect(database) as conn:
         keys = {"admin": apikeys.create_key(conn, "admin", "admin")}
-    client = TestClient(create_app(database))
-    client.__enter__()
+    with TestClient(create_app(database)) as client:
+        yield _populated(client, keys)
+
+
+def _populated(client: TestClient, keys: dict[str, str]) -> tuple[TestClient, dict[str, str]]:
     admin = _auth(keys["admin"])
     for site in (
         {"id": "dc", "name": "Datacenter", "kind": "datacenter"},
@@ -135,6 +138,10 @@ def _csv(site: str, dev: str) -> Request:
 def _heard_register(dev: str, site: str) -> Request:
     body = {"dev_eui": dev, "model": "milesight-em300-th", "site_id": site}
     return lambda c, t: c.post(f"/unregistered/{dev}/register", json=body, headers=_auth(t))
+
+
+def _post(path: str) -> Request:
+    return lambda c, t: c.post(path, headers=_auth(t))
 
 
 def _get(path: str) -> Request:
@@ -254,6 +261,15 @@ ROUTES: list[
         201,
         1,
     ),
+    (  # ChirpStack is off here: the allowed call says so (tests/registry covers the rest)
+        "POST /devices/{eui}/provision",
+        _post(f"/devices/{DC_DEV}/provision"),
+        "reporting",
+        (_post(f"/devices/{SCHOOL_DEV}/provision"), "tech_dc"),
+        (_post(f"/devices/{DC_DEV}/provision"), "tech_dc"),
+        400,
+        0,
+    ),
     (
         "DELETE /devices/{eui}",
         _retire_device(DC_DEV),
@@ -358,7 +374,6 @@ def test_every_registry_route_checks_key_role_and_scope(
     revoked = client.delete(f"/api-keys/{new_id}", headers=_auth(keys["admin"]))
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None
-    client.__exit__(None, None, None)
 
 
 def _errors(answer: httpx.Response) -> dict[tuple[Any, ...], str]:
@@ -463,7 +478,6 @@ def test_validation_concurrency_and_secrets(
     # the audit log is append-only
     with psycopg.connect(database) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("DELETE FROM audit_log")
-    client.__exit__(None, None, None)
 
 
 def test_csv_import_of_100_lines_with_3_bad(
@@ -498,4 +512,3 @@ def test_csv_import_of_100_lines_with_3_bad(
     assert count(database, "SELECT count(*) FROM device_keys WHERE dev_eui LIKE '70b3d5%%'") == 97
     audited = "SELECT count(*) FROM audit_log WHERE entity_id LIKE '70b3d5%%' AND action = 'create'"
     assert count(database, audited) == 97
-    client.__exit__(None, None, None)
