@@ -34,6 +34,7 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key 
 
 
 async def principal(
+    request: Request,
     conn: ConnDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header: Annotated[str | None, Security(_header)],
@@ -45,6 +46,7 @@ async def principal(
     if parts is None:
         raise Unauthorized("malformed API key")
     key_id, secret = parts
+    request.state.key_id = key_id  # for the access log (api.middleware); never the secret
     cur = await conn.execute(apikeys.LOOKUP_SQL, (key_id,))
     key = apikeys.verify(await cur.fetchone(), secret)
     if key is None:
@@ -61,3 +63,11 @@ def require(action: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
         return who
 
     return dependency
+
+
+# One alias per action: a route takes `who: DevicesReader` (and its `guarded(...)` entry).
+DevicesReader = Annotated[Principal, Depends(require("devices:read"))]
+DevicesWriter = Annotated[Principal, Depends(require("devices:write"))]
+MeasurementsReader = Annotated[Principal, Depends(require("measurements:read"))]
+IndicatorsReader = Annotated[Principal, Depends(require("indicators:read"))]
+OperationsReader = Annotated[Principal, Depends(require("operations:read"))]

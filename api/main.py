@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
-from api.errors import ApiError
+from api.errors import install_error_handlers
+from api.middleware import RequestContextMiddleware
 from api.routes import devices, health, sites
+from api.routing import document_roles
 
 
 def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
@@ -27,17 +29,17 @@ def create_app(database_url: str, pool_size: int = 10) -> FastAPI:
         finally:
             await pool.close()
 
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) with their assets served by us, from the
+    # fastapi-offline package: the documentation works on a network without the internet.
+    app = FastAPIOffline(
         title="ICONE API",
         summary="Telemetry of Tours Métropole's shared LoRaWAN network",
         version="0.1.0",
         lifespan=lifespan,
     )
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    document_roles(app)
 
     app.include_router(health.router)
     app.include_router(devices.router)

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter
 
 from api.auth import Principal
-from api.deps import ConnDep, require
+from api.deps import ConnDep, DevicesReader, MeasurementsReader
 from api.errors import NotFound
+from api.params import (
+    ChannelQuery,
+    DevEui,
+    Offset,
+    Since,
+    SiteIdQuery,
+    Until,
+    check_range,
+    metric_of,
+    metric_query,
+    page_size,
+)
+from api.routing import guarded
 from api.schemas import (
     DevicePublic,
     DevicesPublic,
@@ -39,48 +51,60 @@ async def _visible_device(conn: ConnDep, dev_eui: str, who: Principal) -> Device
     return DevicePublic(**dict(zip(DevicePublic.model_fields, row, strict=True)))
 
 
-@router.get("", operation_id="devices-list")
+_SCOPE_WHERE = """ WHERE (%(scope)s::text[] IS NULL OR d.site_id = ANY(%(scope)s::text[]))
+              AND (%(site)s::text IS NULL OR d.site_id = %(site)s::text)"""
+_COUNT_SQL = """SELECT count(*) FROM devices d
+    WHERE (%(scope)s::text[] IS NULL OR d.site_id = ANY(%(scope)s::text[]))
+      AND (%(site)s::text IS NULL OR d.site_id = %(site)s::text)"""
+
+
+@router.get("", operation_id="devices-list", **guarded("devices:read"))
 async def list_devices(
     conn: ConnDep,
-    who: Annotated[Principal, Depends(require("devices:read"))],
-    site_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    who: DevicesReader,
+    site_id: SiteIdQuery = None,
+    limit: Annotated[int, page_size(1000)] = 100,
+    offset: Offset = 0,
 ) -> DevicesPublic:
+    """Devices in the caller's scope, by DevEUI; `count` is the total matching, `data` one
+    page of it."""
+    params = {"scope": who.site_filter, "site": site_id, "limit": limit, "offset": offset}
     cur = await conn.execute(
-        _DEVICE_SQL
-        + """ WHERE (%(scope)s::text[] IS NULL OR d.site_id = ANY(%(scope)s::text[]))
-              AND (%(site)s::text IS NULL OR d.site_id = %(site)s::text)
-            ORDER BY d.dev_eui LIMIT %(limit)s OFFSET %(offset)s""",
-        {"scope": who.site_filter, "site": site_id, "limit": limit, "offset": offset},
+        _DEVICE_SQL + _SCOPE_WHERE + " ORDER BY d.dev_eui LIMIT %(limit)s OFFSET %(offset)s",
+        params,
     )
     rows = await cur.fetchall()
     data = [DevicePublic(**dict(zip(DevicePublic.model_fields, r, strict=True))) for r in rows]
-    return DevicesPublic(data=data, count=len(data))
+    cur = await conn.execute(_COUNT_SQL, params)
+    total = await cur.fetchone()
+    return DevicesPublic(data=data, count=int(total[0]) if total else 0)
 
 
-@router.get("/{dev_eui}", operation_id="devices-get")
-async def get_device(
-    dev_eui: str, conn: ConnDep, who: Annotated[Principal, Depends(require("devices:read"))]
-) -> DevicePublic:
+@router.get("/{dev_eui}", operation_id="devices-get", **guarded("devices:read", 404))
+async def get_device(dev_eui: DevEui, conn: ConnDep, who: DevicesReader) -> DevicePublic:
     return await _visible_device(conn, dev_eui, who)
 
 
-@router.get("/{dev_eui}/measurements", operation_id="devices-measurements")
+@router.get(
+    "/{dev_eui}/measurements",
+    operation_id="devices-measurements",
+    **guarded("measurements:read", 404),
+)
 async def device_measurements(
-    dev_eui: str,
+    dev_eui: DevEui,
     conn: ConnDep,
-    who: Annotated[Principal, Depends(require("measurements:read"))],
-    metric: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    who: MeasurementsReader,
+    metric: Annotated[str | None, metric_query(METRICS, "Only this metric")] = None,
+    channel: ChannelQuery = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, page_size(10_000)] = 500,
 ) -> MeasurementsPublic:
     """Decoded measurements, newest first, in the canonical units of the vocabulary."""
+    if metric is not None:
+        metric_of("metric", metric, METRICS)
+    check_range(since, until, "since", "until")
     device = await _visible_device(conn, dev_eui, who)
-    if metric is not None and metric not in METRICS:
-        raise NotFound(f"unknown metric {metric!r}")
     cur = await conn.execute(
         """
         SELECT time, metric, channel, value FROM measurements
@@ -108,12 +132,12 @@ async def device_measurements(
     return MeasurementsPublic(dev_eui=device.dev_eui, data=data, count=len(data))
 
 
-@router.get("/{dev_eui}/uplinks", operation_id="devices-uplinks")
+@router.get("/{dev_eui}/uplinks", operation_id="devices-uplinks", **guarded("devices:read", 404))
 async def device_uplinks(
-    dev_eui: str,
+    dev_eui: DevEui,
     conn: ConnDep,
-    who: Annotated[Principal, Depends(require("devices:read"))],
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    who: DevicesReader,
+    limit: Annotated[int, page_size(1000)] = 50,
 ) -> UplinksPublic:
     """Recent uplinks with link quality: what a technician checks after an installation."""
     device = await _visible_device(conn, dev_eui, who)
