@@ -8,12 +8,13 @@ in the OpenAPI schema, so clients and schemathesis see it. Rules across paramete
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from api.errors import InvalidParameter
 
@@ -24,6 +25,19 @@ INT4_MAX = 2**31 - 1  # PostgreSQL integer; OFFSET and LIMIT are bigint, our col
 SAFE_TEXT_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
 DEV_EUI_PATTERN = r"^[0-9A-Fa-f]{16}$"  # LoRaWAN DevEUI: 8 bytes in hexadecimal
 ID_MAX_LENGTH = 64  # site ids, metric and channel names
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(value: object) -> object:
+    """Dates and times as ISO 8601 text only: pydantic would also read `0` as 1970-01-01."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD, then THH:MM:SS+offset)")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 DevEui = Annotated[str, Path(pattern=DEV_EUI_PATTERN, description="DevEUI, 16 hexadecimal digits")]
 SiteIdPath = Annotated[
@@ -50,10 +64,10 @@ ChannelQuery = Annotated[
 ]
 Offset = Annotated[int, Query(ge=0, le=INT4_MAX, description="Rows to skip")]
 Since = Annotated[
-    AwareDatetime | None, Query(description="From this time (inclusive), with a UTC offset")
+    IsoDateTime | None, Query(description="From this time (inclusive), with a UTC offset")
 ]
 Until = Annotated[
-    AwareDatetime | None, Query(description="Up to this time (exclusive), with a UTC offset")
+    IsoDateTime | None, Query(description="Up to this time (exclusive), with a UTC offset")
 ]
 
 

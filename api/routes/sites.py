@@ -8,12 +8,20 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.auth import Principal
 from api.deps import ConnDep, IndicatorsReader
 from api.errors import InvalidParameter, NotFound
-from api.params import SiteIdPath, check_range, finite, metric_of, metric_query
+from api.params import (
+    IsoDate,
+    IsoDateTime,
+    SiteIdPath,
+    check_range,
+    finite,
+    metric_of,
+    metric_query,
+)
 from api.routing import guarded
 from decoders.vocabulary import METRICS, Kind
 
@@ -118,8 +126,8 @@ async def site_consumption(
     conn: ConnDep,
     who: IndicatorsReader,
     metric: Annotated[str, metric_query(_CONSUMPTION_METRICS, "A counter or interval metric")],
-    start: Annotated[AwareDatetime, Query(alias="from", description="With a UTC offset")],
-    end: Annotated[AwareDatetime, Query(alias="to", description="With a UTC offset")],
+    start: Annotated[IsoDateTime, Query(alias="from", description="With a UTC offset")],
+    end: Annotated[IsoDateTime, Query(alias="to", description="With a UTC offset")],
     bucket: Literal["hour", "day", "month"] = "day",
 ) -> SiteConsumption:
     """Consumption of the site's meters per bucket (sum over its devices and registers)."""
@@ -156,7 +164,7 @@ async def site_night_flow(
     site_id: SiteIdPath,
     conn: ConnDep,
     who: IndicatorsReader,
-    until: Annotated[date, Query(le=_LAST_NIGHT)],
+    until: Annotated[IsoDate, Query(le=_LAST_NIGHT)],
     nights: Annotated[int, Query(ge=1, le=31)] = 2,
     threshold: Annotated[float, finite(0, 1e6)] = 0.0,
     metric: Annotated[str, metric_query(_REGISTER_METRICS, "A counter (register) metric")] = (
