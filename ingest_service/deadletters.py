@@ -26,7 +26,7 @@ from ingest_service.writer import WriteCounts
 from storage.errors import StorageError
 from storage.records import InboundMessage
 
-STAGES = ("parse", "decode", "store")
+STAGES = ("parse", "validate", "decode", "store")
 _CHUNK = 500  # dead letters replayed per transaction group
 
 
@@ -165,13 +165,17 @@ def _replay_chunk(
     failures: list[tuple[str, int]] = []
     # BatchWriter keeps message order, so outcomes line up with the letters.
     for letter, outcome in zip(letters, result.outcomes, strict=True):
+        # A `validate` letter records fields the event sent unusable (they stay unusable on
+        # every replay): it does not make the replay of another stage's letter fail.
+        blocking = [
+            d
+            for d in outcome.batch.dead_letters
+            if d.stage != "validate" or letter.stage == "validate"
+        ]
         if outcome.store_error is not None:
             stage, reason = "store", outcome.store_error
-        elif outcome.batch.dead_letters:
-            stage, reason = (
-                outcome.batch.dead_letters[0].stage,
-                outcome.batch.dead_letters[0].reason,
-            )
+        elif blocking:
+            stage, reason = blocking[0].stage, blocking[0].reason
         else:
             done.append(letter.id)
             continue
