@@ -31,6 +31,16 @@ def _iso_datetime(text: str) -> datetime:
     return moment
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     help_text = "Inspect and replay dead letters (messages not parsed, decoded or stored)."
     parser = subparsers.add_parser("deadletters", help=help_text, description=help_text)
@@ -42,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_list)
     p.add_argument("--stage", choices=STAGES, default=None)
     p.add_argument("--since", type=_iso_datetime, default=None, help="ISO 8601, with zone")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=_positive_int, default=50)
     p.add_argument("--include-replayed", action="store_true", help="also those replayed")
     p.add_argument("--json", action="store_true", help="JSON lines, raw payload in base64")
 
@@ -53,7 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "traffic. Idempotent. Exits 1 if some fail again (their reason is updated).",
     )
     p.set_defaults(func=cmd_replay)
-    p.add_argument("--id", type=int, action="append", dest="ids", help="repeatable")
+    p.add_argument("--id", type=_positive_int, action="append", dest="ids", help="repeatable")
     p.add_argument("--stage", choices=STAGES, default=None)
     p.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
 

@@ -7,11 +7,13 @@ fleet's sites and devices -> a day of history, then live uplinks -> bridge -> AP
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -19,6 +21,7 @@ from gateway_bridge.config import BrokerAddress
 from hardware import simulator
 from hardware.catalogue import load_catalogue
 from hardware.fleet import SITES, VirtualDevice, build_fleet
+from icone import demo_link
 from icone.runtime import (
     bridge_config,
     configured_bridge,
@@ -102,7 +105,7 @@ def run_demo(
     history_hours: int = 24,
 ) -> int:
     catalogue = load_catalogue(settings.catalogue_dir)
-    with services(settings) as urls:
+    with services(settings, share_demo=False) as urls:
         report = migrate(urls.database_url)
         now = datetime.now(UTC)
         fleet = build_fleet(catalogue, devices, start=now - timedelta(hours=history_hours))
@@ -117,12 +120,23 @@ def run_demo(
             running_api(urls.database_url, settings.api.host, settings.api.port),
         ):
             client = simulator.connect(broker.host, broker.port, broker.username, password)
+            api_url = f"http://{settings.api.host}:{settings.api.port}"
+            demo_link.write(
+                settings.state_dir,
+                demo_link.DemoServices(
+                    pid=os.getpid(),
+                    database_url=urls.database_url,
+                    mqtt_url=urls.mqtt_url,
+                    database_port=urlsplit(urls.database_url).port or 5432,
+                    mqtt_port=broker.port,
+                    api_url=api_url,
+                ),
+            )
             try:
                 # A day of history first (hourly per device), so boards have something to show.
                 step = timedelta(hours=1) / max(1, len(fleet))
                 history = simulator.events(fleet, now - timedelta(hours=history_hours), step, False)
                 simulator.publish_all(client, history, history_hours * len(fleet))
-                api_url = f"http://{settings.api.host}:{settings.api.port}"
                 sample = next(d for d in fleet if catalogue[d.model].category.value == "climate")
                 logger.info(
                     "storage mode %s, %d devices, API on %s", report.mode, len(fleet), api_url
@@ -136,6 +150,7 @@ def run_demo(
                 if timer:
                     timer.cancel()
             finally:
+                demo_link.remove(settings.state_dir)
                 client.disconnect()
                 client.loop_stop()
     logger.info("demo stopped cleanly")

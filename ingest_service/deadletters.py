@@ -9,6 +9,7 @@ reason and counts the attempt in `seen_count`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,8 @@ from ingest_service.enrich import Enricher
 from ingest_service.writer import WriteCounts
 from storage.errors import StorageError
 from storage.records import InboundMessage
+
+logger = logging.getLogger(__name__)
 
 STAGES = ("parse", "validate", "decode", "store")
 _CHUNK = 500  # dead letters replayed per transaction group
@@ -147,6 +150,9 @@ def replay(
             replayed += ok
             failed += again
             rows = add_counts(rows, counts)
+            logger.info(  # progress: a chunk at a time
+                "replay: %d dead letters done, %d failed again", replayed, failed
+            )
     except psycopg.Error as exc:
         raise StorageError(f"dead-letter replay interrupted: {exc}") from exc
     return ReplayReport(selected, replayed, failed, rows)

@@ -337,6 +337,23 @@ def _bench_server(
     return results
 
 
+QUERY_P95_TARGET_MS = 100.0
+TIMESCALE_BYTES_TARGET = 16.0
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    """The rows of `run`'s report that miss their target (module docstring)."""
+    failed = []
+    for result in report["results"]:
+        for name, timing in result.get("queries", {}).items():
+            if timing["p95_ms"] >= QUERY_P95_TARGET_MS:
+                failed.append(f"{result['mode']} {name}: p95 {timing['p95_ms']} ms")
+        compressed = result.get("measurements_bytes_per_reading_in_compressed_chunks")
+        if result["mode"] == "timescale" and compressed and compressed > TIMESCALE_BYTES_TARGET:
+            failed.append(f"timescale: {compressed} bytes per reading compressed")
+    return failed
+
+
 def run(
     scale: float = 1.0,
     json_path: Path | None = None,
@@ -364,7 +381,10 @@ def run(
         "scale": scale,
         "readings_per_device": READINGS_PER_DEVICE,
         "runs_per_query": RUNS,
-        "targets": {"query_p95_ms": 100, "timescale_bytes_per_reading": 16},
+        "targets": {
+            "query_p95_ms": QUERY_P95_TARGET_MS,
+            "timescale_bytes_per_reading": TIMESCALE_BYTES_TARGET,
+        },
         "results": results,
     }
     if json_path is not None:
