@@ -3,7 +3,8 @@
 JSON (pbjson, camelCase) and binary protobuf (chirpstack-api) are both supported; the
 protobuf message is converted to the same JSON mapping, so one mapper serves both and
 both paths produce identical events. Every rxInfo/txInfo key is optional, `object` may be
-absent, and `time` may be implausible (docs/chirpstack.md).
+absent, and `time` may be implausible (ChirpStack's event reference:
+https://www.chirpstack.io/docs/chirpstack/integrations/events.html).
 
 A field that is present but of the wrong type or out of its range is not stored (None), and
 never silently: the event carries a `Problem` for it, which the pipeline turns into a

@@ -72,7 +72,7 @@ class MeterNightFlow(BaseModel):
     dev_eui: str
     channel: str
     nights: list[NightFlow]
-    # the leak rule (docs/domain.md, leaks): above the threshold on every night asked, each
+    # leak rule 2 (docs/domain.md §4.2): above the threshold on every night asked, each
     # night fully covered
     leak_suspected: bool
 

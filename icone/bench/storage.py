@@ -208,7 +208,7 @@ def _queries(
     last_night = local_now.date() - timedelta(days=0 if local_now.hour >= 5 else 1)
 
     def night_flow() -> object:
-        # domain.md §4.2 rule 2: lowest hourly flow between 01:00 and 05:00 local time above a
+        # docs/domain.md §4.2 rule 2: lowest hourly flow between 01:00 and 05:00 local time above a
         # threshold on 2 consecutive nights (icone_night_flow, migration 0003)
         return conn.execute(
             "SELECT dev_eui FROM icone_night_flow_high(%s, 0.001, 2, NULL, %s)",
