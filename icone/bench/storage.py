@@ -123,6 +123,8 @@ def _load(
                 },
             )
             total += cur.rowcount
+        if (number + 1) % 100 == 0 or number + 1 == len(fleet):  # progress of a long load
+            logger.info("loaded %d of %d devices", number + 1, len(fleet))
     return total
 
 
@@ -260,6 +262,7 @@ def _bench_mode(url: str, mode: StorageMode, scale: float, reuse: bool) -> dict[
         readings = _load(conn, fleet, start)
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
+        logger.info("refreshing rollups")
         refresh_rollups(conn, start)
         refresh_s = time.perf_counter() - t0
         raw_bytes = _size(conn, "measurements", mode)
@@ -275,6 +278,7 @@ def _bench_mode(url: str, mode: StorageMode, scale: float, reuse: bool) -> dict[
         in_compressed = (
             _compressed_chunks(conn, "measurements") if mode is StorageMode.TIMESCALE else (0, 0)
         )
+        logger.info("timing the queries")
         queries = _queries(conn, now, fleet)
     return {
         "mode": str(mode),
