@@ -142,6 +142,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
             host=args.host or settings.api.host,
             port=args.port or settings.api.port,
             log_level="info",
+            access_log=False,  # api.middleware logs each request, without identifiers or keys
         )
     return 0
 

@@ -220,7 +220,12 @@ def running_api(database_url: str, host: str, port: int) -> Iterator[uvicorn.Ser
 
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(database_url), host=host, port=port, log_level="warning", lifespan="on"
+            create_app(database_url),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,  # api.middleware logs each request (api.access)
         )
     )
     thread = threading.Thread(target=server.run, name="api", daemon=True)
