@@ -35,6 +35,7 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key 
 
 
 async def principal(
+    request: Request,
     conn: ConnDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header: Annotated[str | None, Security(_header)],
@@ -46,6 +47,7 @@ async def principal(
     if parts is None:
         raise Unauthorized("malformed API key")
     key_id, secret = parts
+    request.state.key_id = key_id  # for the access log (api.middleware); never the secret
     key = apikeys.verify(await apikeys.lookup(conn, key_id), secret)
     if key is None:
         raise Unauthorized("invalid, expired or revoked API key")
@@ -69,9 +71,12 @@ def get_registry(request: Request) -> Registry:
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-# One alias per permission the registry routes need.
+# One alias per action: a route takes `who: DevicesReader` (and its `guarded(...)` entry).
 DevicesReader = Annotated[Principal, Depends(require("devices:read"))]
-RegistryWriter = Annotated[Principal, Depends(require("devices:write"))]
+DevicesWriter = Annotated[Principal, Depends(require("devices:write"))]
+MeasurementsReader = Annotated[Principal, Depends(require("measurements:read"))]
+IndicatorsReader = Annotated[Principal, Depends(require("indicators:read"))]
+OperationsReader = Annotated[Principal, Depends(require("operations:read"))]
 SitesReader = Annotated[Principal, Depends(require("sites:read"))]
 SitesWriter = Annotated[Principal, Depends(require("sites:write"))]
 KeysAdmin = Annotated[Principal, Depends(require("keys:manage"))]

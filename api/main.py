@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
-from api.errors import ApiError
+from api.errors import install_error_handlers
+from api.middleware import RequestContextMiddleware
 from api.routes import catalogue as catalogue_routes
 from api.routes import data_quality, devices, field_app, health, indicators, registry, sites
+from api.routing import document_roles
 from gateway_bridge.config import BridgeConfig, BrokerAddress
 from hardware.catalogue import ModelSheet, load_catalogue
 from registry.chirpstack import Provisioner
@@ -54,17 +56,17 @@ def create_app(
             finally:
                 await pool.close()
 
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) with their assets served by us, from the
+    # fastapi-offline package: the documentation works on a network without the internet.
+    app = FastAPIOffline(
         title="ICONE API",
         summary="Telemetry of Tours Métropole's shared LoRaWAN network",
         version="0.1.0",
         lifespan=lifespan,
     )
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    document_roles(app)
 
     app.include_router(health.router)
     app.include_router(devices.router)

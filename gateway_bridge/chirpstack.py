@@ -3,7 +3,12 @@
 JSON (pbjson, camelCase) and binary protobuf (chirpstack-api) are both supported; the
 protobuf message is converted to the same JSON mapping, so one mapper serves both and
 both paths produce identical events. Every rxInfo/txInfo key is optional, `object` may be
-absent, and `time` may be implausible: see docs in shared/chirpstack.md §2.
+absent, and `time` may be implausible (ChirpStack's event reference:
+https://www.chirpstack.io/docs/chirpstack/integrations/events.html).
+
+A field that is present but of the wrong type or out of its range is not stored (None), and
+never silently: the event carries a `Problem` for it, which the pipeline turns into a
+`validate` dead letter referencing the stored row and counts in the metrics.
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ from gateway_bridge.errors import EventParseError
 EVENT_TYPES = ("up", "join", "status", "log", "ack", "txack", "location")
 
 
+class Problem(NamedTuple):
+    """A field of the event that was present but not usable: its (ChirpStack) name, why."""
+
+    field: str
+    reason: str
+
+
 class Uplink(NamedTuple):
     """An `up` event, reduced to what ICONE stores. (A NamedTuple: immutable, and built in a
     third of a frozen dataclass's time; one is built per uplink.)"""
@@ -50,6 +62,7 @@ class Uplink(NamedTuple):
     rssi: int | None  # best over gateways
     snr: float | None  # best over gateways
     gateway_ids: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()  # fields sent but not usable (module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +77,7 @@ class NetworkEvent:
     code: str = ""
     description: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
 
 
 Event = Uplink | NetworkEvent
@@ -118,6 +132,38 @@ def _int(value: object, low: int, high: int) -> int | None:
 _U32 = 2**32 - 1
 
 
+def _checked_int(
+    problems: list[Problem], name: str, value: object, low: int, high: int
+) -> int | None:
+    """`_int`, noting a value that was sent (not None) but is unusable."""
+    result = _int(value, low, high)
+    if result is None and value is not None:
+        problems.append(Problem(name, f"{value!r} is not an integer in {low}..{high}"))
+    return result
+
+
+def _checked_time(problems: list[Problem], name: str, value: object) -> datetime | None:
+    result = parse_time(value)
+    if result is None and value is not None and value != "":
+        problems.append(Problem(name, f"{value!r} is not an RFC 3339 time with an offset"))
+    return result
+
+
+def _checked_map(problems: list[Problem], name: str, value: object) -> Mapping[str, Any]:
+    """`_map`, noting a value that was sent but is not an object."""
+    result = _map(value)
+    if value is not None and result is not value:
+        problems.append(Problem(name, f"a {type(value).__name__} where an object is expected"))
+    return result
+
+
+def _checked_bool(problems: list[Problem], name: str, value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    problems.append(Problem(name, f"{value!r} is not a boolean"))
+    return None
+
+
 def _map(value: object) -> Mapping[str, Any]:
     """A JSON object, or an empty one for any other type (every sub-object is optional)."""
     if type(value) is dict:  # what both parsers produce: skips the slow ABC check
@@ -149,10 +195,19 @@ def _uplink(doc: Mapping[str, Any]) -> Uplink:
         dedup = UUID(str(doc["deduplicationId"]))
     except (KeyError, ValueError):
         raise EventParseError("missing or invalid deduplicationId") from None
-    info = _map(doc.get("deviceInfo"))
+    problems: list[Problem] = []
+    info = _checked_map(problems, "deviceInfo", doc.get("deviceInfo"))
     raw_rx = doc.get("rxInfo")
-    tx_info = _map(doc.get("txInfo"))
-    obj = doc.get("object")
+    if raw_rx is not None and not isinstance(raw_rx, list):
+        problems.append(Problem("rxInfo", f"a {type(raw_rx).__name__} where a list is expected"))
+    elif raw_rx is not None and not all(isinstance(rx, dict) for rx in raw_rx):
+        problems.append(Problem("rxInfo", "an entry is not an object"))
+    tx_info = _checked_map(problems, "txInfo", doc.get("txInfo"))
+    modulation = _checked_map(problems, "txInfo.modulation", tx_info.get("modulation"))
+    lora = _checked_map(problems, "txInfo.modulation.lora", modulation.get("lora"))
+    raw_obj = doc.get("object")
+    obj = _checked_map(problems, "object", raw_obj) if raw_obj is not None else None
+    tags = _checked_map(problems, "deviceInfo.tags", info.get("tags"))
     return _build_uplink(
         dedup,
         info.get("devEui"),
@@ -160,18 +215,19 @@ def _uplink(doc: Mapping[str, Any]) -> Uplink:
         doc.get("fCnt"),
         doc.get("fPort", 0),
         _b64(doc.get("data")),
-        obj if isinstance(obj, Mapping) else None,
+        obj if obj is raw_obj else None,
         info.get("deviceProfileName"),
-        {str(k): str(v) for k, v in _map(info.get("tags")).items()},
-        bool(doc.get("confirmed")),
+        {str(k): str(v) for k, v in tags.items()},
+        _checked_bool(problems, "confirmed", doc.get("confirmed")),
         doc.get("dr"),
-        _map(_map(tx_info.get("modulation")).get("lora")).get("spreadingFactor"),
+        lora.get("spreadingFactor"),
         tx_info.get("frequency"),
         [
             (rx.get("gatewayId"), rx.get("rssi"), rx.get("snr", 0.0), rx.get("nsTime"))
             for rx in (raw_rx if isinstance(raw_rx, list) else ())
             if isinstance(rx, dict)
         ],
+        problems,
     )
 
 
@@ -185,13 +241,15 @@ def _build_uplink(
     obj: Mapping[str, Any] | None,
     profile: object,
     tags: Mapping[str, str],
-    confirmed: bool,
+    confirmed: bool | None,
     dr: object,
     spreading_factor: object,
     frequency: object,
     rx_info: list[_RxValues],
+    problems: list[Problem],
 ) -> Uplink:
-    """The rules both parsing paths share: ranges, best link figures, earliest nsTime."""
+    """The rules both parsing paths share: ranges, best link figures, earliest nsTime; a
+    field sent but unusable adds to `problems`."""
     port = _int(f_port, 0, 255)
     if port is None:
         raise EventParseError(f"invalid fPort {f_port!r}")
@@ -205,26 +263,42 @@ def _build_uplink(
     # Gateways of one uplink usually report the same nsTime string: parse each once.
     ns_strings = {t for rx in rx_info if type(t := rx[3]) is str}
     ns_times = [t for t in map(parse_time, ns_strings) if t is not None]
+    if len(rssis) + len(snrs) < 2 * len(rx_info) or len(ns_times) < len(ns_strings):
+        _rx_problems(problems, rx_info)  # rare: find which
+    if profile is not None and type(profile) is not str:
+        problems.append(Problem("deviceInfo.deviceProfileName", f"{profile!r} is not a string"))
     # Positional (Uplink's field order): this runs for every uplink.
     return Uplink(
         dedup,
         _checked_dev_eui(dev_eui),
-        parse_time(time),
+        _checked_time(problems, "time", time),
         min(ns_times) if ns_times else None,
-        _int(f_cnt, 0, _U32),
+        _checked_int(problems, "fCnt", f_cnt, 0, _U32),
         port,
         data,
         obj,
         str(profile or ""),
         tags,
-        confirmed,
-        _int(dr, 0, 15),
-        _int(spreading_factor, 5, 12),
-        _int(frequency, 0, _U32),
+        bool(confirmed),
+        _checked_int(problems, "dr", dr, 0, 15),
+        _checked_int(problems, "txInfo.modulation.lora.spreadingFactor", spreading_factor, 5, 12),
+        _checked_int(problems, "txInfo.frequency", frequency, 0, _U32),
         max(rssis) if rssis else None,
         max(snrs) if snrs else None,
         tuple(str(rx[0]) for rx in rx_info if rx[0]),
+        tuple(problems),
     )
+
+
+def _rx_problems(problems: list[Problem], rx_info: list[_RxValues]) -> None:
+    """The unusable rssi, snr or nsTime values among the gateways' (an absent rssi or
+    nsTime is not a problem: every rxInfo key is optional)."""
+    for i, (_gateway, rssi, snr, ns_time) in enumerate(rx_info):
+        _checked_int(problems, f"rxInfo[{i}].rssi", rssi, -200, 50)
+        usable = isinstance(snr, (int, float)) and not isinstance(snr, bool) and -50 <= snr <= 50
+        if snr is not None and not usable:
+            problems.append(Problem(f"rxInfo[{i}].snr", f"{snr!r} is not a number in -50..50"))
+        _checked_time(problems, f"rxInfo[{i}].nsTime", ns_time)
 
 
 # --- the typed path ---------------------------------------------------------------------
@@ -315,10 +389,60 @@ def _typed_uplink(payload: bytes) -> Uplink | None:
             (rx.gateway_id, rx.rssi, 0.0 if rx.snr is msgspec.UNSET else rx.snr, rx.ns_time)
             for rx in up.rx_info or ()
         ],
+        [],
     )
 
 
+# The typed fields of the network events ICONE reads or shows (ChirpStack's integration
+# events, JSON mapping); a value of another type is a Problem. Other keys are kept as sent.
+_BOOL, _INT, _NUMBER, _TEXT, _OBJECT = (
+    "a boolean",
+    "an integer",
+    "a number",
+    "a string",
+    "an object",
+)
+_EVENT_FIELDS: dict[str, dict[str, str]] = {
+    "status": {
+        "margin": _INT,
+        "batteryLevel": _NUMBER,
+        "externalPowerSource": _BOOL,
+        "batteryLevelUnavailable": _BOOL,
+    },
+    "ack": {"acknowledged": _BOOL, "fCntDown": _INT, "queueItemId": _TEXT},
+    "txack": {"fCntDown": _INT, "queueItemId": _TEXT, "gatewayId": _TEXT},
+    "log": {"level": _TEXT, "code": _TEXT, "description": _TEXT, "context": _OBJECT},
+    "join": {"devAddr": _TEXT},
+    "location": {"location": _OBJECT},
+}
+
+
+def _fits(value: object, kind: str) -> bool:
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if kind == _INT:
+        return _int(value, -(2**31), _U32) is not None
+    if kind == _NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    if kind == _TEXT:
+        return isinstance(value, str)
+    return isinstance(value, Mapping)
+
+
+def _event_problems(event_type: str, doc: Mapping[str, Any]) -> list[Problem]:
+    problems = [
+        Problem(name, f"{doc[name]!r} is not {kind}")
+        for name, kind in _EVENT_FIELDS.get(event_type, {}).items()
+        if doc.get(name) is not None and not _fits(doc[name], kind)
+    ]
+    level = doc.get("batteryLevel")
+    if event_type == "status" and _fits(level, _NUMBER) and not 0 <= level <= 100:  # type: ignore[operator]
+        problems.append(Problem("batteryLevel", f"{level!r} is not a percentage"))
+    return problems
+
+
 def _network_event(event_type: str, doc: Mapping[str, Any], raw: bytes) -> NetworkEvent:
+    problems = _event_problems(event_type, doc)
     key = doc.get("deduplicationId") or doc.get("downlinkId")
     context = _map(doc.get("context"))
     if not key and event_type == "log":
@@ -328,18 +452,26 @@ def _network_event(event_type: str, doc: Mapping[str, Any], raw: bytes) -> Netwo
         uplink_id = context.get("deduplication_id") if context else None
         code = doc.get("code") or ""
         key = f"{uplink_id}:{code}" if uplink_id else hashlib.sha256(raw).hexdigest()[:32]
-    data = {k: v for k, v in doc.items() if k not in ("deviceInfo", "time")}
+    # Unusable values are left out of what is stored (the dead letter keeps the raw event).
+    unusable = {p.field for p in problems}
+    data = {k: v for k, v in doc.items() if k not in ("deviceInfo", "time") and k not in unusable}
     if context:
         data["context"] = dict(context)
+
+    def text(name: str) -> str:
+        value = doc.get(name)
+        return value if isinstance(value, str) else ""
+
     return NetworkEvent(
         event_type=event_type,
         event_key=str(key or hashlib.sha256(raw).hexdigest()[:32]),
         dev_eui=_dev_eui(doc),
-        event_time=parse_time(doc.get("time")),
-        level=str(doc.get("level") or ""),
-        code=str(doc.get("code") or ""),
-        description=str(doc.get("description") or ""),
+        event_time=_checked_time(problems, "time", doc.get("time")),
+        level=text("level"),
+        code=text("code"),
+        description=text("description"),
         data=data,
+        problems=tuple(problems),
     )
 
 

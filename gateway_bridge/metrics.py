@@ -31,7 +31,16 @@ class BridgeMetrics:
             registry=r,
         )
         self.dead_letters = Counter(
-            "icone_bridge_dead_letters", "Dead letters written, by stage", ["stage"], registry=r
+            "icone_bridge_dead_letters",
+            "Dead letters written, by stage (validate: stored without its unusable fields)",
+            ["stage"],
+            registry=r,
+        )
+        self.invalid_fields = Counter(
+            "icone_bridge_invalid_fields",
+            "Fields of ChirpStack events sent with a wrong type or out of range (not stored)",
+            ["event", "field"],
+            registry=r,
         )
         self.measurements = Counter(
             "icone_bridge_measurements", "Measurements produced by decoding", registry=r
@@ -62,7 +71,13 @@ class BridgeMetrics:
     def processor_totals(self) -> MetricTotals:
         """Totals of the metrics a Processor updates, by (sample name, labels)."""
         totals: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        for metric in (self.processed, self.dead_letters, self.measurements, self.lag):
+        for metric in (
+            self.processed,
+            self.dead_letters,
+            self.invalid_fields,
+            self.measurements,
+            self.lag,
+        ):
             for family in metric.collect():
                 for sample in family.samples:
                     if sample.name.endswith(("_total", "_seconds")):
@@ -74,6 +89,7 @@ class BridgeMetrics:
         counters = {
             "icone_bridge_messages_processed_total": self.processed,
             "icone_bridge_dead_letters_total": self.dead_letters,
+            "icone_bridge_invalid_fields_total": self.invalid_fields,
             "icone_bridge_measurements_total": self.measurements,
         }
         for (name, labels), value in after.items():

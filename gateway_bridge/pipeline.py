@@ -14,7 +14,7 @@ from typing import Any
 
 import decoders
 from decoders.chirpstack_object import OBJECT_MAPPINGS, decode_object
-from gateway_bridge.chirpstack import NetworkEvent, Uplink, parse_event
+from gateway_bridge.chirpstack import NetworkEvent, Problem, Uplink, parse_event
 from gateway_bridge.config import BridgeConfig
 from gateway_bridge.errors import EventParseError
 from gateway_bridge.metrics import BridgeMetrics
@@ -96,8 +96,14 @@ class Processor:
             return self._dead(message, "parse", str(exc), event_type)
         try:
             if isinstance(event, Uplink):
-                return self._uplink_rows(message, event)
-            return self._network_event_rows(event, received_at)
+                batch = self._uplink_rows(message, event)
+                dedup: Any = event.deduplication_id
+            else:
+                batch = self._network_event_rows(event, received_at)
+                dedup = None
+            if event.problems:
+                self._validate_dead_letter(batch, message, event_type, event, dedup)
+            return batch
         except Exception as exc:  # the outermost guard: a bug must not stop the stream
             logger.exception("processing failed", extra={"topic": topic})
             return self._dead(message, "decode", f"internal error: {exc!r}", event_type)
@@ -121,6 +127,33 @@ class Processor:
         batch = Batch()
         batch.dead_letters.append(message.dead_letter(stage, reason, dev_eui))
         return batch
+
+    def _validate_dead_letter(
+        self,
+        batch: Batch,
+        message: InboundMessage,
+        event_type: str,
+        event: Uplink | NetworkEvent,
+        deduplication_id: Any,
+    ) -> None:
+        """The event's usable parts are stored; what was not usable is recorded as a
+        `validate` dead letter naming the fields (and the stored uplink), and counted."""
+        reason = "fields not usable, stored without them: " + "; ".join(
+            f"{p.field}: {p.reason}" for p in event.problems
+        )
+        logger.warning(
+            "%s event from %s: %s",
+            event_type,
+            event.dev_eui,
+            reason,
+            extra={"topic": message.topic},
+        )
+        for problem in event.problems:
+            self._metrics.invalid_fields.labels(event_type, _field_label(problem)).inc()
+        self._metrics.dead_letters.labels("validate").inc()
+        batch.dead_letters.append(
+            message.dead_letter("validate", reason, event.dev_eui, deduplication_id)
+        )
 
     def _decode_dead_letter(
         self, batch: Batch, message: InboundMessage, uplink: Uplink, reason: str
@@ -252,11 +285,24 @@ class Processor:
                 event.description,
                 extra={
                     "dev_eui": event.dev_eui,
-                    "deduplication_id": event.data.get("context", {}).get("deduplication_id", ""),
+                    "deduplication_id": _context(event.data).get("deduplication_id", ""),
                 },
             )
         self._count(event.event_type, "", "recorded")
         return batch
+
+
+def _context(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    context = data.get("context")
+    return context if isinstance(context, Mapping) else {}
+
+
+def _field_label(problem: Problem) -> str:
+    """The metric label of a field: without gateway indexes (`rxInfo[3].rssi` ->
+    `rxInfo.rssi`), so that the label set stays small."""
+    return problem.field.split("[", 1)[0] + (
+        "." + problem.field.rsplit(".", 1)[1] if "[" in problem.field else ""
+    )
 
 
 def _log_extra(uplink: Uplink) -> dict[str, object]:

@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -91,17 +91,28 @@ def connect(
     return client
 
 
-def publish_all(client: mqtt.Client, stream: Iterator[tuple[str, bytes]], count: int) -> int:
-    """Publish `count` messages at QoS 1 as fast as the broker takes them; wait for PUBACKs."""
+def publish_all(
+    client: mqtt.Client,
+    stream: Iterator[tuple[str, bytes]],
+    count: int,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Publish `count` messages at QoS 1 as fast as the broker takes them; wait for PUBACKs.
+    `progress(done)` is called after each block of acknowledged messages."""
     infos = []
-    for _, (topic, payload) in zip(range(count), stream, strict=False):
-        infos.append(client.publish(topic, payload, qos=1))
-        if len(infos) >= 2000:
-            for info in infos:
-                info.wait_for_publish(timeout=60)
-            infos.clear()
-    for info in infos:
-        info.wait_for_publish(timeout=60)
+    try:
+        for i, (topic, payload) in zip(range(count), stream, strict=False):
+            infos.append(client.publish(topic, payload, qos=1))
+            if len(infos) >= 2000:
+                for info in infos:
+                    info.wait_for_publish(timeout=60)
+                infos.clear()
+                if progress is not None:
+                    progress(i + 1)
+        for info in infos:
+            info.wait_for_publish(timeout=60)
+    except (RuntimeError, ValueError) as exc:  # paho: connection lost, queue refused
+        raise PublishError(f"publishing stopped: {exc}") from exc
     return count
 
 

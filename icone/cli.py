@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from gateway_bridge.config import BrokerAddress, EventFormat
 from gateway_bridge.errors import BridgeError
 from hardware.catalogue import CatalogueError, load_catalogue
+from hardware.simulator import PublishError
 from icone import (
     deadletters_cmd,
     factors_cmd,
@@ -36,6 +38,7 @@ from storage.errors import StorageError
 
 logger = logging.getLogger("icone")
 
+EXIT_FAILED = 1  # the command ran and says what failed (a benchmark target missed...)
 EXIT_USAGE = 2  # bad configuration or arguments
 EXIT_UNAVAILABLE = 3  # a service (broker, database) cannot be reached
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM outside the long-running commands
@@ -158,6 +161,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
             host=args.host or settings.api.host,
             port=args.port or settings.api.port,
             log_level="info",
+            access_log=False,  # api.middleware logs each request, without identifiers or keys
         )
     return 0
 
@@ -166,10 +170,12 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from hardware import simulator
     from hardware.catalogue import load_catalogue
     from hardware.fleet import build_fleet
+    from icone.runtime import running_demo, services
 
-    if settings.mqtt_url is None:
+    if settings.mqtt_url is None and running_demo(settings) is None:
         print(
-            "icone simulate needs ICONE_MQTT_URL (the broker ChirpStack publishes to)",
+            "icone simulate needs ICONE_MQTT_URL (the broker ChirpStack publishes to), "
+            "or a running `icone demo`",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -177,34 +183,35 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if problem:
         print(f"icone simulate: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    broker = BrokerAddress.from_url(settings.mqtt_url.get_secret_value())
-    start = datetime.now(UTC)
-    fleet = build_fleet(load_catalogue(settings.catalogue_dir), args.devices, start=start)
-    truth = simulate_cmd.attach_truth(fleet) if args.truth else None
     run = None
-    client = simulator.connect(
-        broker.host,
-        broker.port,
-        broker.username,
-        broker.password.get_secret_value() if broker.password else None,
-        tls_ca=str(settings.bridge.tls_ca_file) if settings.bridge.tls_ca_file else None,
-    )
-    try:
-        if args.hours:
-            sent, run = simulate_cmd.publish_history(client, fleet, args)
-            truth, start = run.truth, run.start
-        elif args.count:
-            step = timedelta(seconds=1 / args.rate)
-            stream = simulator.events(fleet, start, step, args.protobuf)
-            sent = simulator.publish_all(client, stream, args.count)
-        else:
-            stop = _stop_on_signals()
-            if args.duration:
-                threading.Timer(args.duration, stop.set).start()
-            sent = simulator.run_realtime(client, fleet, args.rate, stop, args.protobuf)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    with services(settings, need_database=False) as urls:
+        broker = BrokerAddress.from_url(urls.mqtt_url)
+        start = datetime.now(UTC)
+        fleet = build_fleet(load_catalogue(settings.catalogue_dir), args.devices, start=start)
+        truth = simulate_cmd.attach_truth(fleet) if args.truth else None
+        client = simulator.connect(
+            broker.host,
+            broker.port,
+            broker.username,
+            broker.password.get_secret_value() if broker.password else None,
+            tls_ca=str(settings.bridge.tls_ca_file) if settings.bridge.tls_ca_file else None,
+        )
+        try:
+            if args.hours:
+                sent, run = simulate_cmd.publish_history(client, fleet, args)
+                truth, start = run.truth, run.start
+            elif args.count:
+                step = timedelta(seconds=1 / args.rate)
+                stream = simulator.events(fleet, start, step, args.protobuf)
+                sent = simulator.publish_all(client, stream, args.count, progress=_progress)
+            else:
+                stop = _stop_on_signals()
+                if args.duration:
+                    threading.Timer(args.duration, stop.set).start()
+                sent = simulator.run_realtime(client, fleet, args.rate, stop, args.protobuf)
+        finally:
+            client.disconnect()
+            client.loop_stop()
     print(f"published {sent} uplinks from {len(fleet)} virtual devices")
     if args.truth and truth is not None:
         simulate_cmd.write_truth(args.truth, fleet, truth, start, run)
@@ -242,14 +249,16 @@ def cmd_bench_storage(settings: Settings, args: argparse.Namespace) -> int:
         reuse=args.reuse,
     )
     print(json.dumps(report, indent=2))
-    return 0
+    return _verdict(bench_storage.failures(report))
 
 
 def cmd_bench_decoders(settings: Settings, args: argparse.Namespace) -> int:
     from icone.bench import decoders as bench_decoders
 
-    bench_decoders.run(seconds_per_model=args.seconds, json_path=args.json)
-    return 0
+    rates = bench_decoders.run(
+        seconds_per_model=args.seconds, json_path=args.json, progress=sys.stderr
+    )
+    return _verdict(bench_decoders.failures(rates))
 
 
 def cmd_bench_ingest(settings: Settings, args: argparse.Namespace) -> int:
@@ -267,7 +276,7 @@ def cmd_bench_ingest(settings: Settings, args: argparse.Namespace) -> int:
             bench_state = settings.state_dir / "bench"
             (bench_state / "mosquitto" / "mosquitto.db").unlink(missing_ok=True)
             mqtt_url = stack.enter_context(embedded.mosquitto(bench_state)).url
-        bench_ingest.run(
+        report = bench_ingest.run(
             settings.state_dir,
             urls.database_url,
             mqtt_url,
@@ -282,7 +291,21 @@ def cmd_bench_ingest(settings: Settings, args: argparse.Namespace) -> int:
                 else args.ingest_workers
             ),
         )
+    return _verdict(bench_ingest.failures(report))
+
+
+def _verdict(failures: list[str]) -> int:
+    """A benchmark's exit code: 1 and one line per missed target, 0 when all are met."""
+    for failure in failures:
+        print(f"FAIL {failure}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} target(s) missed", file=sys.stderr)
+        return EXIT_FAILED
     return 0
+
+
+def _progress(done: int) -> None:
+    print(f"published {done}", file=sys.stderr, flush=True)
 
 
 # --- parser -----------------------------------------------------------------------------
@@ -458,7 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         load_catalogue(settings.catalogue_dir)  # an invalid sheet stops start-up, naming it
         return func(settings, args)
-    except (BridgeError, EmbeddedError, IngestError, StorageError, OSError) as exc:
+    except BrokenPipeError:
+        # `icone ... | head`: the reader is gone; nothing more to say (stdout to /dev/null so
+        # that the interpreter's final flush does not raise again)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (BridgeError, EmbeddedError, IngestError, PublishError, StorageError, OSError) as exc:
         # Expected operational failures: a clear message and an exit code, no traceback.
         logger.error("%s", exc)
         return EXIT_UNAVAILABLE

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from icone.argtypes import iso_datetime
+from icone.argtypes import iso_datetime, positive_int
 from icone.settings import Settings
 from ingest_service.deadletters import STAGES, DeadLetterView, list_dead_letters
 from storage.errors import StorageError
@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_list)
     p.add_argument("--stage", choices=STAGES, default=None)
     p.add_argument("--since", type=iso_datetime, default=None, help="ISO 8601, with zone")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=positive_int, default=50)
     p.add_argument("--include-replayed", action="store_true", help="also those replayed")
     p.add_argument("--json", action="store_true", help="JSON lines, raw payload in base64")
 
@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "traffic. Idempotent. Exits 1 if some fail again (their reason is updated).",
     )
     p.set_defaults(func=cmd_replay)
-    p.add_argument("--id", type=int, action="append", dest="ids", help="repeatable")
+    p.add_argument("--id", type=positive_int, action="append", dest="ids", help="repeatable")
     p.add_argument("--stage", choices=STAGES, default=None)
     p.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
 

@@ -7,11 +7,13 @@ fleet's sites and devices -> a day of history, then live uplinks -> bridge -> AP
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -26,6 +28,7 @@ from hardware.fleet import (
     build_fleet,
     datacenter_devices,
 )
+from icone import demo_link
 from icone.grafana_cmd import demo_provisioning
 from icone.reference import sync_reference_data
 from icone.runtime import (
@@ -160,7 +163,7 @@ def run_demo(
     history_hours: int = HISTORY_HOURS,
 ) -> int:
     catalogue = load_catalogue(settings.catalogue_dir)
-    with services(settings) as urls:
+    with services(settings, share_demo=False) as urls:
         report = migrate(urls.database_url)
         now = datetime.now(UTC)
         start = now - timedelta(hours=history_hours)
@@ -181,9 +184,20 @@ def run_demo(
             running_api(urls.database_url, settings.api.host, settings.api.port),
         ):
             client = simulator.connect(broker.host, broker.port, broker.username, password)
+            api_url = f"http://{settings.api.host}:{settings.api.port}"
+            demo_link.write(
+                settings.state_dir,
+                demo_link.DemoServices(
+                    pid=os.getpid(),
+                    database_url=urls.database_url,
+                    mqtt_url=urls.mqtt_url,
+                    database_port=urlsplit(urls.database_url).port or 5432,
+                    mqtt_port=broker.port,
+                    api_url=api_url,
+                ),
+            )
             try:
                 publish_history(client, fleet, now - timedelta(hours=history_hours), history_hours)
-                api_url = f"http://{settings.api.host}:{settings.api.port}"
                 sample = next(d for d in fleet if catalogue[d.model].category.value == "climate")
                 logger.info(
                     "storage mode %s, %d devices, API on %s", report.mode, len(fleet), api_url
@@ -197,6 +211,7 @@ def run_demo(
                 if timer:
                     timer.cancel()
             finally:
+                demo_link.remove(settings.state_dir)
                 client.disconnect()
                 client.loop_stop()
     logger.info("demo stopped cleanly")

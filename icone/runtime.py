@@ -18,7 +18,7 @@ from gateway_bridge.config import BridgeConfig, BrokerAddress, TlsFiles
 from gateway_bridge.metrics import BridgeMetrics
 from gateway_bridge.pipeline import Processor
 from gateway_bridge.subscriber import Bridge
-from icone import embedded
+from icone import demo_link, embedded
 from icone import ingest_workers as ingest_workers_module
 from icone.settings import Settings
 from ingest_service.enrich import Enricher
@@ -45,17 +45,43 @@ class ServiceUrls:
     embedded_broker: bool
 
 
+def running_demo(settings: Settings) -> demo_link.DemoServices | None:
+    """The demo running on this state dir, when a URL it could supply is unset."""
+    if settings.database_url is not None and settings.mqtt_url is not None:
+        return None
+    return demo_link.running(settings.state_dir)
+
+
 @contextlib.contextmanager
-def services(settings: Settings, need_broker: bool = True) -> Iterator[ServiceUrls]:
-    """The configured PostgreSQL and broker, or embedded ones started for the duration
-    (the broker only when the command needs one; `mqtt_url` is then "")."""
+def services(
+    settings: Settings,
+    need_broker: bool = True,
+    share_demo: bool = True,
+    need_database: bool = True,
+) -> Iterator[ServiceUrls]:
+    """The configured PostgreSQL and broker; else those of the demo running on the same
+    state dir (`icone.demo_link`, said in one line on stderr); else embedded ones started
+    for the duration (each only when the command needs it; its URL is "" otherwise)."""
+    demo = running_demo(settings) if share_demo else None
+    if demo is not None:
+        logger.info(
+            "using the running demo's services (pid %d, %s)",
+            demo.pid,
+            demo_link.path_in(settings.state_dir),
+        )
     with contextlib.ExitStack() as stack:
         if settings.database_url is not None:
             database_url = settings.database_url.get_secret_value()
+        elif demo is not None:
+            database_url = demo.database_url
+        elif not need_database:
+            database_url = ""
         else:
             database_url = stack.enter_context(embedded.postgres(settings.state_dir)).url
         if settings.mqtt_url is not None:
             mqtt_url = settings.mqtt_url.get_secret_value()
+        elif demo is not None:
+            mqtt_url = demo.mqtt_url
         elif need_broker:
             mqtt_url = stack.enter_context(embedded.mosquitto(settings.state_dir)).url
         else:
@@ -63,8 +89,8 @@ def services(settings: Settings, need_broker: bool = True) -> Iterator[ServiceUr
         yield ServiceUrls(
             database_url=database_url,
             mqtt_url=mqtt_url,
-            embedded_database=settings.database_url is None,
-            embedded_broker=settings.mqtt_url is None and need_broker,
+            embedded_database=bool(database_url) and settings.database_url is None and not demo,
+            embedded_broker=settings.mqtt_url is None and need_broker and demo is None,
         )
 
 
@@ -203,6 +229,7 @@ def running_api(
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=2,  # open live streams must not hold a stop
+            access_log=False,  # api.middleware logs each request (api.access)
         )
     )
     thread = threading.Thread(target=server.run, name="api", daemon=True)

@@ -109,12 +109,26 @@ class BatchWriter:
         return outcomes
 
     def transaction_rows(self, part: Sequence[MessageOutcome]) -> Batch:
-        """What one transaction writes for `part`: all its rows, minus the logged
-        measurements this writer has committed already (ingest_service.repeats)."""
+        """What one transaction writes for `part`: all its rows, minus a redelivered
+        uplink's (below) and the logged measurements this writer has committed already
+        (ingest_service.repeats)."""
         merged = Batch()
+        kept = []
+        uplinks: set[tuple[Any, ...]] = set()
         for outcome in part:
-            merged.extend(outcome.batch)
-        merged.measurements = self._committed.unseen(outcome.batch for outcome in part)
+            batch = outcome.batch
+            if batch.uplinks:
+                # A redelivery in the same transaction as its original: the same uplink key,
+                # so the same rows (processing is deterministic). Writing them twice would make
+                # the uplinks' ON CONFLICT DO UPDATE touch one row twice, an error that
+                # bisected the whole batch; the message is stored by its original's rows.
+                keys = {(u.time, u.deduplication_id) for u in batch.uplinks}
+                if keys <= uplinks:
+                    continue
+                uplinks |= keys
+            kept.append(batch)
+            merged.extend(batch)
+        merged.measurements = self._committed.unseen(kept)
         return merged
 
     def committed(self, part: Sequence[MessageOutcome]) -> None:

@@ -9,6 +9,7 @@ reason and counts the attempt in `seen_count`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,9 @@ from ingest_service.writer import WriteCounts
 from storage.errors import StorageError
 from storage.records import InboundMessage
 
-STAGES = ("parse", "decode", "store")
+logger = logging.getLogger(__name__)
+
+STAGES = ("parse", "validate", "decode", "store")
 _CHUNK = 500  # dead letters replayed per transaction group
 
 
@@ -147,6 +150,9 @@ def replay(
             replayed += ok
             failed += again
             rows = add_counts(rows, counts)
+            logger.info(  # progress: a chunk at a time
+                "replay: %d dead letters done, %d failed again", replayed, failed
+            )
     except psycopg.Error as exc:
         raise StorageError(f"dead-letter replay interrupted: {exc}") from exc
     return ReplayReport(selected, replayed, failed, rows)
@@ -165,13 +171,17 @@ def _replay_chunk(
     failures: list[tuple[str, int]] = []
     # BatchWriter keeps message order, so outcomes line up with the letters.
     for letter, outcome in zip(letters, result.outcomes, strict=True):
+        # A `validate` letter records fields the event sent unusable (they stay unusable on
+        # every replay): it does not make the replay of another stage's letter fail.
+        blocking = [
+            d
+            for d in outcome.batch.dead_letters
+            if d.stage != "validate" or letter.stage == "validate"
+        ]
         if outcome.store_error is not None:
             stage, reason = "store", outcome.store_error
-        elif outcome.batch.dead_letters:
-            stage, reason = (
-                outcome.batch.dead_letters[0].stage,
-                outcome.batch.dead_letters[0].reason,
-            )
+        elif blocking:
+            stage, reason = blocking[0].stage, blocking[0].reason
         else:
             done.append(letter.id)
             continue

@@ -117,6 +117,21 @@ async def get(conn: AsyncConnection[Any], dev_eui: str, *, lock: bool = False) -
         return await cur.fetchone()
 
 
+# The filter of list_devices and count_devices (one definition of "the devices listed").
+_LIST_FILTER = sql.SQL(
+    """ WHERE (%(scope)s::text[] IS NULL OR d.site_id = ANY(%(scope)s::text[]))
+          AND (%(site)s::text IS NULL OR d.site_id = %(site)s::text)
+          AND (%(prov)s::text IS NULL OR d.provisioning = %(prov)s::text)
+          AND (%(retired)s OR d.status <> 'retired')"""
+)
+
+
+def _list_params(
+    scope: list[str] | None, site_id: str | None, provisioning: str | None, include_retired: bool
+) -> dict[str, Any]:
+    return {"scope": scope, "site": site_id, "prov": provisioning, "retired": include_retired}
+
+
 async def list_devices(
     conn: AsyncConnection[Any],
     *,
@@ -127,24 +142,29 @@ async def list_devices(
     limit: int = 100,
     offset: int = 0,
 ) -> list[DeviceRow]:
-    query = _SELECT + sql.SQL(
-        """ WHERE (%(scope)s::text[] IS NULL OR d.site_id = ANY(%(scope)s::text[]))
-              AND (%(site)s::text IS NULL OR d.site_id = %(site)s::text)
-              AND (%(prov)s::text IS NULL OR d.provisioning = %(prov)s::text)
-              AND (%(retired)s OR d.status <> 'retired')
-            ORDER BY d.dev_eui LIMIT %(limit)s OFFSET %(offset)s"""
+    query = (
+        _SELECT + _LIST_FILTER + sql.SQL(" ORDER BY d.dev_eui LIMIT %(limit)s OFFSET %(offset)s")
     )
-    params = {
-        "scope": scope,
-        "site": site_id,
-        "prov": provisioning,
-        "retired": include_retired,
-        "limit": limit,
-        "offset": offset,
-    }
+    params = _list_params(scope, site_id, provisioning, include_retired)
+    params |= {"limit": limit, "offset": offset}
     async with conn.cursor(row_factory=class_row(DeviceRow)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
+
+
+async def count_devices(
+    conn: AsyncConnection[Any],
+    *,
+    scope: list[str] | None,
+    site_id: str | None = None,
+    provisioning: str | None = None,
+    include_retired: bool = True,
+) -> int:
+    """How many devices list_devices would give without its page bounds."""
+    query = sql.SQL("SELECT count(*) FROM devices d") + _LIST_FILTER
+    cur = await conn.execute(query, _list_params(scope, site_id, provisioning, include_retired))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _db_values(values: Mapping[str, Any]) -> dict[str, Any]:

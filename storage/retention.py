@@ -1,4 +1,4 @@
-"""Retention by data class (domain.md §6, §2.3), applied in either storage mode.
+"""Retention by data class (docs/domain.md §6, §2.3), applied in either storage mode.
 
 Defaults: a metering point classified `personal` (a dwelling, identifiable staff) keeps
 infra-daily data (raw and hourly) 2 years and daily data 3 years (CNIL benchmarks); other

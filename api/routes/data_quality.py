@@ -9,14 +9,15 @@ or site outside the caller's scope is a 404."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from api.auth import Principal
-from api.deps import ConnDep, require
+from api.deps import ConnDep, MeasurementsReader
+from api.errors import InvalidParameter
+from api.params import DevEui, Since, SiteIdPath, Until, check_range
 from api.routes.devices import _visible_device
-from api.routes.sites import BadRequest, _visible_site
+from api.routes.sites import _visible_site
+from api.routing import guarded
 from api.schemas import DataQualityObservation, DataQualityPublic
 from storage.data_quality import CounterObservation, counter_observations
 
@@ -25,16 +26,14 @@ router = APIRouter(tags=["data-quality"])
 _DEFAULT_SPAN = timedelta(days=30)
 _MAX_SPAN = timedelta(days=366)
 
-Reader = Annotated[Principal, Depends(require("measurements:read"))]
-
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    if (since is not None and since.tzinfo is None) or (until is not None and until.tzinfo is None):
-        raise BadRequest("since and until need a UTC offset")
+    check_range(since, until, "since", "until")
     end = until if until is not None else datetime.now().astimezone()
     start = since if since is not None else end - _DEFAULT_SPAN
-    if not start < end or end - start > _MAX_SPAN:
-        raise BadRequest(f"since must be before until, within {_MAX_SPAN.days} days")
+    check_range(start, end, "since", "until")
+    if end - start > _MAX_SPAN:
+        raise InvalidParameter("since", f"at most {_MAX_SPAN.days} days before until")
     return start, end
 
 
@@ -56,13 +55,17 @@ def _public(start: datetime, end: datetime, rows: list[CounterObservation]) -> D
     return DataQualityPublic(since=start, until=end, data=data, count=len(data))
 
 
-@router.get("/devices/{dev_eui}/data-quality", operation_id="devices-data-quality")
+@router.get(
+    "/devices/{dev_eui}/data-quality",
+    operation_id="devices-data-quality",
+    **guarded("measurements:read", 404),
+)
 async def device_data_quality(
-    dev_eui: str,
+    dev_eui: DevEui,
     conn: ConnDep,
-    who: Reader,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    who: MeasurementsReader,
+    since: Since = None,
+    until: Until = None,
 ) -> DataQualityPublic:
     """The device's counter observations in [since, until) (default: the last 30 days)."""
     start, end = _window(since, until)
@@ -71,13 +74,17 @@ async def device_data_quality(
     return _public(start, end, rows)
 
 
-@router.get("/sites/{site_id}/data-quality", operation_id="sites-data-quality")
+@router.get(
+    "/sites/{site_id}/data-quality",
+    operation_id="sites-data-quality",
+    **guarded("measurements:read", 404),
+)
 async def site_data_quality(
-    site_id: str,
+    site_id: SiteIdPath,
     conn: ConnDep,
-    who: Reader,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    who: MeasurementsReader,
+    since: Since = None,
+    until: Until = None,
 ) -> DataQualityPublic:
     """The counter observations of the site's devices in [since, until) (default: the last
     30 days)."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Header, Request, Response, status
 
 from api.auth import Principal
 from api.concurrency import expected_version, set_etag
-from api.deps import ConnDep, DevicesReader, RegistryDep, RegistryWriter
+from api.deps import ConnDep, DevicesReader, DevicesWriter, RegistryDep
 from api.errors import ApiError, NotFound, invalid_fields
 from api.registry_errors import answered
 from api.schemas import (
@@ -66,7 +66,7 @@ def _public(row: DeviceRow, response: Response) -> DevicePublic:
 
 @router.post("", operation_id="devices-create", status_code=status.HTTP_201_CREATED)
 async def create_device(
-    body: DeviceCreate, conn: ConnDep, who: RegistryWriter, reg: RegistryDep, response: Response
+    body: DeviceCreate, conn: ConnDep, who: DevicesWriter, reg: RegistryDep, response: Response
 ) -> DevicePublic:
     """Register a device (and, when configured, create it in ChirpStack). 409 if it exists;
     503 if ChirpStack cannot be reached: the device is then saved with provisioning
@@ -83,7 +83,7 @@ async def update_device(
     dev_eui: str,
     body: DeviceUpdate,
     conn: ConnDep,
-    who: RegistryWriter,
+    who: DevicesWriter,
     reg: RegistryDep,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
@@ -104,7 +104,7 @@ async def update_device(
 async def retire_device(
     dev_eui: str,
     conn: ConnDep,
-    who: RegistryWriter,
+    who: DevicesWriter,
     reg: RegistryDep,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
@@ -121,7 +121,7 @@ async def retire_device(
 
 @router.post("/{dev_eui}/provision", operation_id="devices-provision")
 async def provision_device(
-    dev_eui: str, conn: ConnDep, who: RegistryWriter, reg: RegistryDep, response: Response
+    dev_eui: str, conn: ConnDep, who: DevicesWriter, reg: RegistryDep, response: Response
 ) -> DevicePublic:
     """Retry a `pending` provisioning now."""
     current = await device_in_scope(conn, dev_eui, who)
@@ -143,7 +143,7 @@ async def list_registers(dev_eui: str, conn: ConnDep, who: DevicesReader) -> Reg
 
 @router.put("/{dev_eui}/registers", operation_id="devices-register-put")
 async def put_register(
-    dev_eui: str, body: RegisterIn, conn: ConnDep, who: RegistryWriter, reg: RegistryDep
+    dev_eui: str, body: RegisterIn, conn: ConnDep, who: DevicesWriter, reg: RegistryDep
 ) -> RegisterPublic:
     """Record a counter register's width and its commissioning index (created or replaced)."""
     row = await device_in_scope(conn, dev_eui, who)
@@ -167,7 +167,7 @@ async def list_meter_swaps(dev_eui: str, conn: ConnDep, who: DevicesReader) -> M
     "/{dev_eui}/meter-swaps", operation_id="devices-meter-swap", status_code=status.HTTP_201_CREATED
 )
 async def record_meter_swap(
-    dev_eui: str, body: MeterSwapCreate, conn: ConnDep, who: RegistryWriter, reg: RegistryDep
+    dev_eui: str, body: MeterSwapCreate, conn: ConnDep, who: DevicesWriter, reg: RegistryDep
 ) -> MeterSwapPublic:
     """A replaced meter (old final index, new initial index, when): the consumption rule
     counts old-meter readings up to `swapped_at` and new-meter readings after it."""
@@ -199,7 +199,7 @@ async def record_meter_swap(
 async def import_devices(
     request: Request,
     conn: ConnDep,
-    who: RegistryWriter,
+    who: DevicesWriter,
     reg: RegistryDep,
     body: Annotated[str, Body(media_type="text/csv", description="CSV, header line first")] = "",
 ) -> ImportReport:

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Response
 
 from api.auth import Principal
 from api.concurrency import set_etag
-from api.deps import ConnDep, require
+from api.deps import ConnDep, DevicesReader, MeasurementsReader
 from api.errors import NotFound
+from api.params import (
+    ChannelQuery,
+    DevEui,
+    Offset,
+    Since,
+    SiteIdQuery,
+    Until,
+    check_range,
+    metric_of,
+    metric_query,
+    page_size,
+)
+from api.routing import guarded
 from api.schemas import (
     DevicePublic,
     DevicesPublic,
@@ -34,27 +46,26 @@ async def _visible_device(conn: ConnDep, dev_eui: str, who: Principal) -> Device
     return DevicePublic.model_validate(row)
 
 
-@router.get("", operation_id="devices-list")
+@router.get("", operation_id="devices-list", **guarded("devices:read"))
 async def list_devices(
     conn: ConnDep,
-    who: Annotated[Principal, Depends(require("devices:read"))],
-    site_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    who: DevicesReader,
+    site_id: SiteIdQuery = None,
+    limit: Annotated[int, page_size(1000)] = 100,
+    offset: Offset = 0,
 ) -> DevicesPublic:
+    """Devices in the caller's scope, by DevEUI; `count` is the total matching, `data` one
+    page of it."""
     rows = await devices.list_devices(
         conn, scope=who.site_filter, site_id=site_id, limit=limit, offset=offset
     )
-    data = [DevicePublic.model_validate(r) for r in rows]
-    return DevicesPublic(data=data, count=len(data))
+    total = await devices.count_devices(conn, scope=who.site_filter, site_id=site_id)
+    return DevicesPublic(data=[DevicePublic.model_validate(r) for r in rows], count=total)
 
 
-@router.get("/{dev_eui}", operation_id="devices-get")
+@router.get("/{dev_eui}", operation_id="devices-get", **guarded("devices:read", 404))
 async def get_device(
-    dev_eui: str,
-    conn: ConnDep,
-    who: Annotated[Principal, Depends(require("devices:read"))],
-    response: Response,
+    dev_eui: DevEui, conn: ConnDep, who: DevicesReader, response: Response
 ) -> DevicePublic:
     """The registry entry, with its ETag (send it back in If-Match to change the device)."""
     device = await _visible_device(conn, dev_eui, who)
@@ -62,21 +73,26 @@ async def get_device(
     return device
 
 
-@router.get("/{dev_eui}/measurements", operation_id="devices-measurements")
+@router.get(
+    "/{dev_eui}/measurements",
+    operation_id="devices-measurements",
+    **guarded("measurements:read", 404),
+)
 async def device_measurements(
-    dev_eui: str,
+    dev_eui: DevEui,
     conn: ConnDep,
-    who: Annotated[Principal, Depends(require("measurements:read"))],
-    metric: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    who: MeasurementsReader,
+    metric: Annotated[str | None, metric_query(METRICS, "Only this metric")] = None,
+    channel: ChannelQuery = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, page_size(10_000)] = 500,
 ) -> MeasurementsPublic:
     """Decoded measurements, newest first, in the canonical units of the vocabulary."""
+    if metric is not None:
+        metric_of("metric", metric, METRICS)
+    check_range(since, until, "since", "until")
     device = await _visible_device(conn, dev_eui, who)
-    if metric is not None and metric not in METRICS:
-        raise NotFound(f"unknown metric {metric!r}")
     rows = await readings.measurements(
         conn,
         device.dev_eui,
@@ -100,12 +116,12 @@ async def device_measurements(
     return MeasurementsPublic(dev_eui=device.dev_eui, data=data, count=len(data))
 
 
-@router.get("/{dev_eui}/uplinks", operation_id="devices-uplinks")
+@router.get("/{dev_eui}/uplinks", operation_id="devices-uplinks", **guarded("devices:read", 404))
 async def device_uplinks(
-    dev_eui: str,
+    dev_eui: DevEui,
     conn: ConnDep,
-    who: Annotated[Principal, Depends(require("devices:read"))],
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    who: DevicesReader,
+    limit: Annotated[int, page_size(1000)] = 50,
 ) -> UplinksPublic:
     """Recent uplinks with link quality: what a technician checks after an installation."""
     device = await _visible_device(conn, dev_eui, who)

@@ -11,7 +11,7 @@ import psycopg
 from fastapi import APIRouter, Path, Request, Response, status
 
 from api.concurrency import set_etag
-from api.deps import ConnDep, DevicesReader, RegistryDep, RegistryWriter
+from api.deps import ConnDep, DevicesReader, DevicesWriter, RegistryDep
 from api.errors import ServiceUnavailable, invalid_fields
 from api.registry_errors import answered
 from api.routes.device_registry import device_in_scope, site_in_scope
@@ -117,7 +117,7 @@ async def technician_view(dev_eui: str, conn: ConnDep, who: DevicesReader) -> Te
 
 
 @router.post("/onboarding/qr", operation_id="onboarding-qr")
-async def read_qr_code(body: QrCodeIn, conn: ConnDep, who: RegistryWriter) -> QrCodePublic:
+async def read_qr_code(body: QrCodeIn, conn: ConnDep, who: DevicesWriter) -> QrCodePublic:
     """Parse a LoRa Alliance TR005 label (`LW:D0:...`, drafts, or a bare DevEUI) into the
     fields of a registration form. 422 names the part that is wrong."""
     try:
@@ -140,7 +140,7 @@ async def read_qr_code(body: QrCodeIn, conn: ConnDep, who: RegistryWriter) -> Qr
 
 
 @router.get("/unregistered", operation_id="unregistered-list")
-async def heard_unregistered(conn: ConnDep, who: RegistryWriter) -> HeardDevices:
+async def heard_unregistered(conn: ConnDep, who: DevicesWriter) -> HeardDevices:
     """Devices heard on the network (stored uplinks of unknown devices, dead letters) that
     the registry does not have. They belong to no site yet, so only unscoped keys see them."""
     if who.scoped:
@@ -171,7 +171,7 @@ async def register_heard(
     request: Request,
     response: Response,
     conn: ConnDep,
-    who: RegistryWriter,
+    who: DevicesWriter,
     reg: RegistryDep,
 ) -> RegisteredAndReplayed:
     """Register a device heard on the network, then replay its dead letters through the live

@@ -23,7 +23,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import RedirectResponse
 
 from api.auth import Principal
-from api.deps import ConnDep, DevicesReader, RegistryDep, RegistryWriter, principal
+from api.deps import ConnDep, DevicesReader, DevicesWriter, RegistryDep, principal
 from api.routes.device_registry import device_in_scope
 from api.routes.field import technician_view
 from storage import installations
@@ -94,7 +94,7 @@ def _health(row: installations.Installation, interval_s: int | None, now: dateti
 
 
 @router.get("/field/my-devices", operation_id="field-my-devices")
-async def my_devices(conn: ConnDep, who: RegistryWriter, reg: RegistryDep) -> Installations:
+async def my_devices(conn: ConnDep, who: DevicesWriter, reg: RegistryDep) -> Installations:
     """The devices this key registered in the last 90 days, newest first, with their health
     (silent = no uplink for three of the model's uplink intervals)."""
     now = datetime.now(UTC)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from psycopg_pool import AsyncConnectionPool
 
 from api.deps import get_pool
+from api.routing import guarded
 from api.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -22,7 +23,7 @@ def _version() -> str:
         return "unknown"
 
 
-@router.get("/health", operation_id="health-get")
+@router.get("/health", operation_id="health-get", **guarded(None, parameters=False))
 async def health(pool: AsyncConnectionPool[Any] = Depends(get_pool)) -> Health:  # noqa: B008
     try:
         async with pool.connection(timeout=5) as conn:

@@ -7,12 +7,22 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.auth import Principal
-from api.deps import ConnDep, SitesReader, require
-from api.errors import ApiError, NotFound
+from api.deps import ConnDep, IndicatorsReader, SitesReader
+from api.errors import InvalidParameter, NotFound
+from api.params import (
+    IsoDate,
+    IsoDateTime,
+    SiteIdPath,
+    check_range,
+    finite,
+    metric_of,
+    metric_query,
+)
+from api.routing import guarded
 from decoders.vocabulary import METRICS, Kind
 from storage import sites
 
@@ -66,7 +76,8 @@ class MeterNightFlow(BaseModel):
     dev_eui: str
     channel: str
     nights: list[NightFlow]
-    # domain.md §4.2 rule 2: above the threshold on every night asked, each fully covered
+    # leak rule 2 (docs/domain.md §4.2): above the threshold on every night asked, each
+    # night fully covered
     leak_suspected: bool
 
 
@@ -80,8 +91,10 @@ class SiteNightFlow(BaseModel):
     meters: list[MeterNightFlow]
 
 
-class BadRequest(ApiError):
-    status_code = 422
+_CONSUMPTION_METRICS = frozenset(n for n, m in METRICS.items() if m.kind is not Kind.GAUGE)
+_REGISTER_METRICS = frozenset(n for n, m in METRICS.items() if m.kind is Kind.COUNTER)
+# date.max would overflow the night window's end (D+1 05:00) in SQL
+_LAST_NIGHT = date(9998, 12, 31)
 
 
 async def _visible_site(conn: ConnDep, site_id: str, who: Principal) -> None:
@@ -89,8 +102,9 @@ async def _visible_site(conn: ConnDep, site_id: str, who: Principal) -> None:
         raise NotFound(f"site {site_id} not found")
 
 
-@router.get("", operation_id="sites-list")
+@router.get("", operation_id="sites-list", **guarded("sites:read"))
 async def list_sites(conn: ConnDep, who: SitesReader) -> SitesPublic:
+    """The sites in the caller's scope (retired ones too, with their status)."""
     data = [
         SitePublic(
             id=s.id,
@@ -107,25 +121,24 @@ async def list_sites(conn: ConnDep, who: SitesReader) -> SitesPublic:
     return SitesPublic(data=data, count=len(data))
 
 
-@router.get("/{site_id}/consumption", operation_id="sites-consumption")
+@router.get(
+    "/{site_id}/consumption", operation_id="sites-consumption", **guarded("indicators:read", 404)
+)
 async def site_consumption(
-    site_id: str,
+    site_id: SiteIdPath,
     conn: ConnDep,
-    who: Annotated[Principal, Depends(require("indicators:read"))],
-    metric: str,
-    start: Annotated[datetime, Query(alias="from")],
-    end: Annotated[datetime, Query(alias="to")],
+    who: IndicatorsReader,
+    metric: Annotated[str, metric_query(_CONSUMPTION_METRICS, "A counter or interval metric")],
+    start: Annotated[IsoDateTime, Query(alias="from", description="With a UTC offset")],
+    end: Annotated[IsoDateTime, Query(alias="to", description="With a UTC offset")],
     bucket: Literal["hour", "day", "month"] = "day",
 ) -> SiteConsumption:
     """Consumption of the site's meters per bucket (sum over its devices and registers)."""
-    spec = METRICS.get(metric)
-    if spec is None or spec.kind is Kind.GAUGE:
-        raise BadRequest(f"{metric!r} is not a counter or interval metric of the vocabulary")
-    if start.tzinfo is None or end.tzinfo is None:
-        raise BadRequest("from and to need a UTC offset")
-    if not start < end or end - start > _MAX_SPAN[bucket]:
-        raise BadRequest(
-            f"from must be before to, within {_MAX_SPAN[bucket].days} days for {bucket} buckets"
+    spec = METRICS[metric_of("metric", metric, _CONSUMPTION_METRICS)]
+    check_range(start, end, "from", "to")
+    if end - start > _MAX_SPAN[bucket]:
+        raise InvalidParameter(
+            "to", f"within {_MAX_SPAN[bucket].days} days of from for {bucket} buckets"
         )
     await _visible_site(conn, site_id, who)
     cur = await conn.execute(
@@ -147,22 +160,24 @@ async def site_consumption(
     )
 
 
-@router.get("/{site_id}/night-flow", operation_id="sites-night-flow")
+@router.get(
+    "/{site_id}/night-flow", operation_id="sites-night-flow", **guarded("indicators:read", 404)
+)
 async def site_night_flow(
-    site_id: str,
+    site_id: SiteIdPath,
     conn: ConnDep,
-    who: Annotated[Principal, Depends(require("indicators:read"))],
-    until: date,
+    who: IndicatorsReader,
+    until: Annotated[IsoDate, Query(le=_LAST_NIGHT)],
     nights: Annotated[int, Query(ge=1, le=31)] = 2,
-    threshold: Annotated[float, Query(ge=0, le=1e6)] = 0.0,
-    metric: str = "water_volume_index",
+    threshold: Annotated[float, finite(0, 1e6)] = 0.0,
+    metric: Annotated[str, metric_query(_REGISTER_METRICS, "A counter (register) metric")] = (
+        "water_volume_index"
+    ),
 ) -> SiteNightFlow:
     """Minimum night flow of the site's meters (01:00-05:00 Paris time) on the `nights` nights
     ending with `until`, and the meters the leak rule flags at `threshold` (metric unit per
     hour): SQL `icone_night_flow` / `icone_night_flow_high`, shared with Grafana's alert."""
-    spec = METRICS.get(metric)
-    if spec is None or spec.kind is not Kind.COUNTER:
-        raise BadRequest(f"{metric!r} is not a counter (register) metric of the vocabulary")
+    spec = METRICS[metric_of("metric", metric, _REGISTER_METRICS)]
     await _visible_site(conn, site_id, who)
     cur = await conn.execute(
         """

@@ -50,6 +50,16 @@ class Row:
         return None if self.target is None else self.uplinks_per_s >= self.target
 
 
+def failures(rates: dict[str, float]) -> list[str]:
+    """The models of `run`'s result below their target, as `model: rate < target`."""
+    rows = [Row(m, 0.0, r, TARGETS.get(m, DEFAULT_TARGET), 0) for m, r in rates.items()]
+    return [
+        f"{r.model}: {r.uplinks_per_s:,.0f} < {r.target:,.0f} uplinks/s"
+        for r in rows
+        if r.model != BASELINE and r.passed is False and r.target is not None
+    ]
+
+
 def random_state(rng: random.Random, when: datetime) -> PhysicalState:
     """A physically plausible state (the ranges of tests/decoders/test_properties.py)."""
     u = rng.uniform
@@ -152,7 +162,11 @@ def _write_table(rows: list[Row], skipped: list[str], out: TextIO) -> None:
 
 
 def run(
-    seconds_per_model: float = 1.0, json_path: Path | None = None, *, out: TextIO | None = None
+    seconds_per_model: float = 1.0,
+    json_path: Path | None = None,
+    *,
+    out: TextIO | None = None,
+    progress: TextIO | None = None,
 ) -> dict[str, float]:
     """Benchmark every model that has an encoder; print a table; optionally write JSON.
 
@@ -165,9 +179,11 @@ def run(
     baseline_frames = build_frames(models[0]) if models and models[0] in ENCODERS else []
     rate, _ = measure(BASELINE, baseline_frames or [(1, b"")], seconds_per_model, _baseline_decode)
     rows.append(Row(BASELINE, 0.0, rate, None, 0))
-    for model in models:
-        if model in skipped:
-            continue
+    measured = [m for m in models if m not in skipped]
+    for i, model in enumerate(measured, 1):
+        if progress is not None:
+            progress.write(f"[{i}/{len(measured)}] {model}\n")
+            progress.flush()
         frames = build_frames(model)
         rate, errors = measure(model, frames, seconds_per_model)
         size = sum(len(payload) for _, payload in frames) / len(frames)

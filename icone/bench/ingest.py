@@ -593,6 +593,20 @@ class _RegistryLookup:
         return self._models.get(dev_eui)
 
 
+def failures(report: dict[str, float]) -> list[str]:
+    """The targets `run`'s report misses: ours >= 60 % of the ceiling, >= 3x the baseline,
+    peak RSS < 300 MB."""
+    ours = report["ours_uplinks_per_s"]
+    failed = []
+    if ours < 0.6 * report["ceiling_uplinks_per_s"]:
+        failed.append(f"ours / ceiling = {ours / report['ceiling_uplinks_per_s']:.0%} < 60 %")
+    if ours < 3 * report["baseline_uplinks_per_s"]:
+        failed.append(f"ours / baseline = {ours / report['baseline_uplinks_per_s']:.1f}x < 3x")
+    if report["peak_rss_mb"] >= 300:
+        failed.append(f"peak RSS {report['peak_rss_mb']:.0f} MB >= 300 MB")
+    return failed
+
+
 def run_live_rss(
     state_dir: Path, n: int, devices: int = 2000, out: TextIO | None = None, workers: int = 0
 ) -> Run:

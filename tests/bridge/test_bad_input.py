@@ -74,7 +74,7 @@ def test_protobuf_garbage_on_a_protobuf_bridge() -> None:
     assert "protobuf" in batch.dead_letters[0].reason
 
 
-def test_wrong_types_and_unknown_enums_are_tolerated_where_chirpstack_allows() -> None:
+def test_unknown_enums_are_tolerated_and_unusable_values_recorded() -> None:
     processor, _ = _processor()
     # unknown enum values and extra keys come from newer ChirpStack versions: keep the event
     doc = fixtures.others()["log"]
@@ -84,14 +84,21 @@ def test_wrong_types_and_unknown_enums_are_tolerated_where_chirpstack_allows() -
     )
     assert batch.dead_letters == []
     assert batch.network_events[0].level == "CATASTROPHIC"
-    # fCnt given as a string (pbjson accepts numbers as strings): still an uplink
-    batch = processor(InboundMessage(UP, _json(fCnt="42", rxInfo="nonsense"), NOW))
+    # fCnt given as a string (pbjson sends numbers as strings): an uplink, nothing to record
+    batch = processor(InboundMessage(UP, _json(fCnt="42"), NOW))
     assert batch.dead_letters == []
     assert batch.uplinks[0].f_cnt == 42
+    # an rxInfo that is not a list: stored without gateways, and recorded
+    batch = processor(InboundMessage(UP, _json(rxInfo="nonsense"), NOW))
     assert batch.uplinks[0].gateway_count == 0
-    # values outside their column's range are dropped, never sent to the database
+    assert [d.stage for d in batch.dead_letters] == ["validate"]
+    assert "rxInfo" in batch.dead_letters[0].reason
+    # values outside their column's range are not sent to the database, and recorded
     batch = processor(InboundMessage(UP, _json(fCnt=2**70, dr=-3), NOW))
     assert (batch.uplinks[0].f_cnt, batch.uplinks[0].dr) == (None, None)
+    assert [d.stage for d in batch.dead_letters] == ["validate"]
+    assert "fCnt" in batch.dead_letters[0].reason
+    assert "dr" in batch.dead_letters[0].reason
 
 
 def test_unknown_device_keeps_the_raw_uplink() -> None:

@@ -41,7 +41,7 @@ from icone.bench import decoders as bench_decoders
 VECTORS = Path(__file__).parent / "vectors"
 RECEIVED_AT = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 
-# The model ids of the issue (../shared/docs/devices.md), exactly.
+# The model ids the platform must support, exactly.
 FIELD_MODELS = frozenset(
     {
         "kamstrup-flowiq2200",

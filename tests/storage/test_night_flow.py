@@ -1,4 +1,4 @@
-"""icone_night_flow / icone_night_flow_high (domain.md §4.2 leak rule 2) against hand-computed
+"""icone_night_flow / icone_night_flow_high (docs/domain.md §4.2 leak rule 2) against hand-computed
 figures, in both storage modes.
 
 Readings are hourly, on the hour, so each delta falls in one hour bucket; `flows` gives the
