@@ -22,10 +22,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "measurements:read": frozenset({"admin", "energy_manager", "technician"}),
     "indicators:read": frozenset({"admin", "energy_manager", "reporting"}),
     "operations:read": frozenset({"admin"}),
-    "sites:read": frozenset({"admin", "energy_manager", "technician", "reporting"}),
+    "sites:read": frozenset({"admin", "energy_manager", "technician"}),
+    # the list of sites (id, name, kind, floor area): the strategy dashboard's keys too
+    "sites:list": frozenset({"admin", "energy_manager", "technician", "reporting"}),
     "sites:write": frozenset({"admin", "energy_manager"}),
     "keys:manage": frozenset({"admin"}),
     "audit:read": frozenset({"admin"}),
+    "self:read": frozenset({"admin", "energy_manager", "technician", "reporting"}),  # whoami
 }
 
 

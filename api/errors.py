@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger("api")
 
@@ -126,6 +127,20 @@ def _parameter_errors(exc: RequestValidationError) -> list[ParameterError]:
     return errors
 
 
+_BODY_NOT_PARSED = "There was an error parsing the body"  # FastAPI's 400 for such a body
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: the routes of one path can live in several
+    routers (GET /sites and POST /sites), and Starlette's Allow names the first one's only."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -141,7 +156,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Starlette's own: 404 for an unknown path, 405 (with its Allow header)
-        return error_response(request, exc.status_code, str(exc.detail), (), exc.headers)
+        if exc.status_code == 400 and exc.detail == _BODY_NOT_PARSED:
+            # a body that is not JSON (or not UTF-8): the client's input, answered like any
+            # other invalid body
+            body_error = ParameterError(location="body", name="", message="not valid JSON")
+            return error_response(request, 422, "the body is not valid JSON", [body_error])
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return error_response(request, exc.status_code, str(exc.detail), (), headers)
 
     @app.exception_handler(psycopg.DataError)
     async def _data_error(request: Request, exc: psycopg.DataError) -> JSONResponse:

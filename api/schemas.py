@@ -156,7 +156,7 @@ class MeterSwapsPublic(BaseModel):
 
 class QrCodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(max_length=512, description="the scanned label, e.g. LW:D0:...")
+    code: str = Field(min_length=1, max_length=512, description="the scanned label, e.g. LW:D0:...")
 
 
 class QrCodePublic(BaseModel):

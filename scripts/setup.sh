@@ -38,6 +38,10 @@ fi
 stamp=.venv/.icone-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  # grafana-client's HTTP stack (niquests) needs urllib3-future, whose wheel overwrites the real
+  # urllib3 at every interpreter start and so breaks `requests` users (schemathesis). Built
+  # from source with URLLIB3_NO_OVERRIDE, it installs beside urllib3 instead (its maintainers'
+  # documented way to keep both).
+  URLLIB3_NO_OVERRIDE=1 .venv/bin/python -m pip install -q --no-binary urllib3-future -e '.[dev]'
   touch "$stamp"
 fi

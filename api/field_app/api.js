@@ -9,17 +9,13 @@ export class ApiError extends Error {
     this.body = body;
     this.requestId = requestId;
   }
-  // FastAPI's 422: [{loc: ["body", "registers", 0, "index_at_commissioning"], msg}] ->
-  // {"registers.0.index_at_commissioning": msg}
+  // The API's error body: {status, detail, request_id, errors: [{location, name, message}]},
+  // `name` being the field's path ("registers.0.index_at_commissioning") -> {name: message}.
   fieldErrors() {
-    const detail = this.body?.detail;
     const out = {};
-    if (Array.isArray(detail)) {
-      for (const item of detail) {
-        const loc = (item.loc || []).filter((p) => p !== "body" && p !== "query" && p !== "path");
-        const name = loc.length ? loc.join(".") : "_";
-        out[name] = out[name] ? `${out[name]} ${item.msg}` : item.msg;
-      }
+    for (const item of this.body?.errors ?? []) {
+      const name = item.name || "_";
+      out[name] = out[name] ? `${out[name]} ${item.message}` : item.message;
     }
     return out;
   }
@@ -56,8 +52,7 @@ async function request(method, path, body) {
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
   if (!response.ok) {
-    throw new ApiError(response.status, parsed,
-      response.headers.get("X-Request-ID") || parsed?.request_id || "—");
+    throw new ApiError(response.status, parsed, parsed?.request_id || "—");
   }
   return parsed;
 }

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from api.deps import AuditReader, ConnDep, KeysAdmin
 from api.errors import invalid_fields
 from api.registry_errors import answered
+from api.routing import guarded
 from api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -24,7 +25,7 @@ from storage.errors import NotFoundError
 router = APIRouter(tags=["admin"])
 
 
-@router.get("/api-keys", operation_id="apikeys-list")
+@router.get("/api-keys", operation_id="apikeys-list", **guarded("keys:manage"))
 async def list_keys(conn: ConnDep, who: KeysAdmin, include_revoked: bool = False) -> ApiKeysPublic:
     data = [
         ApiKeyPublic.model_validate(k)
@@ -33,7 +34,12 @@ async def list_keys(conn: ConnDep, who: KeysAdmin, include_revoked: bool = False
     return ApiKeysPublic(data=data, count=len(data))
 
 
-@router.post("/api-keys", operation_id="apikeys-create", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api-keys",
+    operation_id="apikeys-create",
+    **guarded("keys:manage", 409),
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_key(body: ApiKeyCreate, conn: ConnDep, who: KeysAdmin) -> ApiKeyCreated:
     """The token is in this answer only; store it now (only its hash is kept)."""
     if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
@@ -53,14 +59,16 @@ async def create_key(body: ApiKeyCreate, conn: ConnDep, who: KeysAdmin) -> ApiKe
     return ApiKeyCreated(**ApiKeyPublic.model_validate(row).model_dump(), token=token)
 
 
-@router.delete("/api-keys/{key_id}", operation_id="apikeys-revoke")
+@router.delete(
+    "/api-keys/{key_id}", operation_id="apikeys-revoke", **guarded("keys:manage", 404, 409)
+)
 async def revoke_key(key_id: str, conn: ConnDep, who: KeysAdmin) -> ApiKeyPublic:
     with answered():
         row = await apikeys.revoke(conn, key_id, actor=who.actor)
     return ApiKeyPublic.model_validate(row)
 
 
-@router.get("/audit", operation_id="audit-list")
+@router.get("/audit", operation_id="audit-list", **guarded("audit:read"))
 async def audit_log(
     conn: ConnDep,
     who: AuditReader,

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import DevicesReader, RegistryDep
+from api.routing import guarded
 from decoders import METRICS
 from decoders.vocabulary import Kind
 from hardware.catalogue import ModelSheet
@@ -68,7 +69,7 @@ def _public(sheet: ModelSheet) -> ModelPublic:
     )
 
 
-@router.get("/models", operation_id="catalogue-models")
+@router.get("/models", operation_id="catalogue-models", **guarded("devices:read", parameters=False))
 async def list_models(_who: DevicesReader, reg: RegistryDep) -> ModelsPublic:
     """Every supported model with its installation notes and the inputs it needs."""
     data = sorted((_public(s) for s in reg.catalogue.values()), key=lambda m: m.id)

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Body, Header, Request, Response, status
 from api.auth import Principal
 from api.concurrency import expected_version, set_etag
 from api.deps import ConnDep, DevicesReader, DevicesWriter, RegistryDep
-from api.errors import ApiError, NotFound, invalid_fields
+from api.errors import ApiError, Conflict, NotFound, invalid_fields
 from api.registry_errors import answered
+from api.routing import guarded
 from api.schemas import (
     DeviceCreate,
     DevicePublic,
@@ -64,7 +65,12 @@ def _public(row: DeviceRow, response: Response) -> DevicePublic:
     return DevicePublic.model_validate(row)
 
 
-@router.post("", operation_id="devices-create", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    operation_id="devices-create",
+    **guarded("devices:write", 404, 409, 503),
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_device(
     body: DeviceCreate, conn: ConnDep, who: DevicesWriter, reg: RegistryDep, response: Response
 ) -> DevicePublic:
@@ -78,7 +84,9 @@ async def create_device(
     return _public(row, response)
 
 
-@router.patch("/{dev_eui}", operation_id="devices-update")
+@router.patch(
+    "/{dev_eui}", operation_id="devices-update", **guarded("devices:write", 404, 409, 412, 428, 503)
+)
 async def update_device(
     dev_eui: str,
     body: DeviceUpdate,
@@ -100,7 +108,9 @@ async def update_device(
     return _public(row, response)
 
 
-@router.delete("/{dev_eui}", operation_id="devices-retire")
+@router.delete(
+    "/{dev_eui}", operation_id="devices-retire", **guarded("devices:write", 404, 412, 428, 503)
+)
 async def retire_device(
     dev_eui: str,
     conn: ConnDep,
@@ -119,14 +129,18 @@ async def retire_device(
     return _public(row, response)
 
 
-@router.post("/{dev_eui}/provision", operation_id="devices-provision")
+@router.post(
+    "/{dev_eui}/provision",
+    operation_id="devices-provision",
+    **guarded("devices:write", 404, 409, 503),
+)
 async def provision_device(
     dev_eui: str, conn: ConnDep, who: DevicesWriter, reg: RegistryDep, response: Response
 ) -> DevicePublic:
     """Retry a `pending` provisioning now."""
     current = await device_in_scope(conn, dev_eui, who)
     if not reg.provisioning_on:
-        raise ApiError("ChirpStack provisioning is off (ICONE_CHIRPSTACK__URL is not set)")
+        raise Conflict("ChirpStack provisioning is off (ICONE_CHIRPSTACK__URL is not set)")
     if current.provisioning != "pending":
         return _public(current, response)
     with answered():
@@ -134,14 +148,18 @@ async def provision_device(
     return _public(row, response)
 
 
-@router.get("/{dev_eui}/registers", operation_id="devices-registers")
+@router.get(
+    "/{dev_eui}/registers", operation_id="devices-registers", **guarded("devices:read", 404)
+)
 async def list_registers(dev_eui: str, conn: ConnDep, who: DevicesReader) -> RegistersPublic:
     row = await device_in_scope(conn, dev_eui, who)
     data = [RegisterPublic.model_validate(r) for r in await devices.registers(conn, row.dev_eui)]
     return RegistersPublic(dev_eui=row.dev_eui, data=data)
 
 
-@router.put("/{dev_eui}/registers", operation_id="devices-register-put")
+@router.put(
+    "/{dev_eui}/registers", operation_id="devices-register-put", **guarded("devices:write", 404)
+)
 async def put_register(
     dev_eui: str, body: RegisterIn, conn: ConnDep, who: DevicesWriter, reg: RegistryDep
 ) -> RegisterPublic:
@@ -156,7 +174,9 @@ async def put_register(
     return RegisterPublic.model_validate(saved)
 
 
-@router.get("/{dev_eui}/meter-swaps", operation_id="devices-meter-swaps")
+@router.get(
+    "/{dev_eui}/meter-swaps", operation_id="devices-meter-swaps", **guarded("devices:read", 404)
+)
 async def list_meter_swaps(dev_eui: str, conn: ConnDep, who: DevicesReader) -> MeterSwapsPublic:
     row = await device_in_scope(conn, dev_eui, who)
     data = [MeterSwapPublic.model_validate(s) for s in await devices.meter_swaps(conn, row.dev_eui)]
@@ -164,7 +184,10 @@ async def list_meter_swaps(dev_eui: str, conn: ConnDep, who: DevicesReader) -> M
 
 
 @router.post(
-    "/{dev_eui}/meter-swaps", operation_id="devices-meter-swap", status_code=status.HTTP_201_CREATED
+    "/{dev_eui}/meter-swaps",
+    operation_id="devices-meter-swap",
+    **guarded("devices:write", 404, 409),
+    status_code=status.HTTP_201_CREATED,
 )
 async def record_meter_swap(
     dev_eui: str, body: MeterSwapCreate, conn: ConnDep, who: DevicesWriter, reg: RegistryDep
@@ -195,7 +218,11 @@ async def record_meter_swap(
     return MeterSwapPublic.model_validate(swap)
 
 
-@router.post("/import", operation_id="devices-import")
+# Not under /devices: there, GET /devices/import would be GET /devices/{dev_eui}.
+imports = APIRouter(prefix="/imports", tags=["registry"])
+
+
+@imports.post("/devices", operation_id="devices-import", **guarded("devices:write"))
 async def import_devices(
     request: Request,
     conn: ConnDep,

@@ -15,6 +15,7 @@ from api.deps import ConnDep, DevicesReader, DevicesWriter, RegistryDep
 from api.errors import ServiceUnavailable, invalid_fields
 from api.registry_errors import answered
 from api.routes.device_registry import device_in_scope, site_in_scope
+from api.routing import guarded
 from api.schemas import (
     DecodedValue,
     DeviceCreate,
@@ -71,7 +72,11 @@ def _summary(view: TechnicianView) -> str:
     return f"Working: {_VERDICT_TEXT[view.link.verdict]}."
 
 
-@router.get("/devices/{dev_eui}/technician", operation_id="devices-technician")
+@router.get(
+    "/devices/{dev_eui}/technician",
+    operation_id="devices-technician",
+    **guarded("devices:read", 404),
+)
 async def technician_view(dev_eui: str, conn: ConnDep, who: DevicesReader) -> TechnicianView:
     """Join, first and last uplink, last decoded values, link verdict, battery, problems."""
     row = await device_in_scope(conn, dev_eui, who)
@@ -116,7 +121,7 @@ async def technician_view(dev_eui: str, conn: ConnDep, who: DevicesReader) -> Te
     return view
 
 
-@router.post("/onboarding/qr", operation_id="onboarding-qr")
+@router.post("/onboarding/qr", operation_id="onboarding-qr", **guarded("devices:write"))
 async def read_qr_code(body: QrCodeIn, conn: ConnDep, who: DevicesWriter) -> QrCodePublic:
     """Parse a LoRa Alliance TR005 label (`LW:D0:...`, drafts, or a bare DevEUI) into the
     fields of a registration form. 422 names the part that is wrong."""
@@ -139,7 +144,9 @@ async def read_qr_code(body: QrCodeIn, conn: ConnDep, who: DevicesWriter) -> QrC
     )
 
 
-@router.get("/unregistered", operation_id="unregistered-list")
+@router.get(
+    "/unregistered", operation_id="unregistered-list", **guarded("devices:write", parameters=False)
+)
 async def heard_unregistered(conn: ConnDep, who: DevicesWriter) -> HeardDevices:
     """Devices heard on the network (stored uplinks of unknown devices, dead letters) that
     the registry does not have. They belong to no site yet, so only unscoped keys see them."""
@@ -163,6 +170,7 @@ async def heard_unregistered(conn: ConnDep, who: DevicesWriter) -> HeardDevices:
 @router.post(
     "/unregistered/{dev_eui}/register",
     operation_id="unregistered-register",
+    **guarded("devices:write", 404, 409, 503),
     status_code=status.HTTP_201_CREATED,
 )
 async def register_heard(

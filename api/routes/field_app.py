@@ -23,9 +23,10 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import RedirectResponse
 
 from api.auth import Principal
-from api.deps import ConnDep, DevicesReader, DevicesWriter, RegistryDep, principal
+from api.deps import ConnDep, DevicesReader, DevicesWriter, RegistryDep, require
 from api.routes.device_registry import device_in_scope
 from api.routes.field import technician_view
+from api.routing import guarded
 from storage import installations
 
 APP_DIR = Path(__file__).resolve().parent.parent / "field_app"
@@ -44,8 +45,8 @@ class WhoAmI(BaseModel):
     site_ids: list[str] | None  # None: every site
 
 
-@router.get("/whoami", operation_id="whoami")
-async def whoami(who: Annotated[Principal, Depends(principal)]) -> WhoAmI:
+@router.get("/whoami", operation_id="whoami", **guarded("self:read", parameters=False))
+async def whoami(who: Annotated[Principal, Depends(require("self:read"))]) -> WhoAmI:
     """The calling key's name, role and site scope (the field app checks a key with it)."""
     key = who.key
     return WhoAmI(
@@ -93,7 +94,11 @@ def _health(row: installations.Installation, interval_s: int | None, now: dateti
     return flags
 
 
-@router.get("/field/my-devices", operation_id="field-my-devices")
+@router.get(
+    "/field/my-devices",
+    operation_id="field-my-devices",
+    **guarded("devices:write", parameters=False),
+)
 async def my_devices(conn: ConnDep, who: DevicesWriter, reg: RegistryDep) -> Installations:
     """The devices this key registered in the last 90 days, newest first, with their health
     (silent = no uplink for three of the model's uplink intervals)."""
@@ -118,6 +123,7 @@ async def _visible(dev_eui: str, conn: ConnDep, who: DevicesReader) -> Principal
 @router.get(
     "/devices/{dev_eui}/technician/live",
     operation_id="devices-technician-live",
+    **guarded("devices:read", 404),
     response_class=EventSourceResponse,
 )
 async def technician_live(

@@ -22,6 +22,8 @@ from pydantic import BaseModel
 from api.auth import Principal
 from api.deps import ConnDep, require
 from api.errors import ApiError, NotFound
+from api.params import IsoDateTime
+from api.routing import guarded
 
 router = APIRouter(prefix="/indicators", tags=["indicators"])
 
@@ -227,12 +229,22 @@ async def _select(conn: ConnDep, query: str, params: tuple[Any, ...]) -> list[di
 
 
 SitesQuery = Annotated[list[str] | None, Query(alias="site", description="repeatable")]
-From = Annotated[datetime, Query(alias="from")]
-To = Annotated[datetime, Query(alias="to")]
+From = Annotated[IsoDateTime, Query(alias="from")]
+To = Annotated[IsoDateTime, Query(alias="to")]
+At = Annotated[IsoDateTime | None, Query(description="ISO 8601 with its offset; default now")]
 Reader = Annotated[Principal, Depends(require("indicators:read"))]
 
 
-@router.get("/energy", operation_id="indicators-energy")
+def _with_csv(route: dict[str, Any]) -> dict[str, Any]:
+    """The summary's 200 in both of its formats (JSON, or CSV with format=csv)."""
+    responses = {
+        **route["responses"],
+        200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}},
+    }
+    return {**route, "responses": responses}
+
+
+@router.get("/energy", operation_id="indicators-energy", **guarded("indicators:read", 404))
 async def energy(
     conn: ConnDep,
     who: Reader,
@@ -252,7 +264,7 @@ async def energy(
     return MeteredAnswer(sites=sites, data=[Metered(**r) for r in rows])
 
 
-@router.get("/energy/yoy", operation_id="indicators-energy-yoy")
+@router.get("/energy/yoy", operation_id="indicators-energy-yoy", **guarded("indicators:read", 404))
 async def energy_yoy(
     conn: ConnDep,
     who: Reader,
@@ -270,7 +282,7 @@ async def energy_yoy(
     return YearOnYearAnswer(sites=sites, data=[YearOnYear(**r) for r in rows])
 
 
-@router.get("/emissions", operation_id="indicators-emissions")
+@router.get("/emissions", operation_id="indicators-emissions", **guarded("indicators:read", 404))
 async def emissions(
     conn: ConnDep,
     who: Reader,
@@ -288,7 +300,7 @@ async def emissions(
     return EmissionsAnswer(sites=sites, data=[Emission(**r) for r in rows])
 
 
-@router.get("/datacenter", operation_id="indicators-datacenter")
+@router.get("/datacenter", operation_id="indicators-datacenter", **guarded("indicators:read", 404))
 async def datacenter(
     conn: ConnDep,
     who: Reader,
@@ -312,7 +324,7 @@ async def datacenter(
     )
 
 
-@router.get("/water", operation_id="indicators-water")
+@router.get("/water", operation_id="indicators-water", **guarded("indicators:read", 404))
 async def water(
     conn: ConnDep,
     who: Reader,
@@ -321,7 +333,7 @@ async def water(
     bucket: Bucket = "month",
     group: Group = "site",
     site: SitesQuery = None,
-    alerts_at: datetime | None = None,
+    alerts_at: At = None,
     leak_threshold: Annotated[float, Query(ge=0, le=1e6)] = 0.0,
 ) -> WaterAnswer:
     """m³ per site (SQL `icone_water`) and the alerts at `alerts_at` (default `to`): the
@@ -346,7 +358,7 @@ async def water(
     )
 
 
-@router.get("/water/yoy", operation_id="indicators-water-yoy")
+@router.get("/water/yoy", operation_id="indicators-water-yoy", **guarded("indicators:read", 404))
 async def water_yoy(
     conn: ConnDep,
     who: Reader,
@@ -363,10 +375,8 @@ async def water_yoy(
     return YearOnYearAnswer(sites=sites, data=[YearOnYear(**r) for r in rows])
 
 
-@router.get("/fleet", operation_id="indicators-fleet")
-async def fleet(
-    conn: ConnDep, who: Reader, at: datetime | None = None, site: SitesQuery = None
-) -> FleetAnswer:
+@router.get("/fleet", operation_id="indicators-fleet", **guarded("indicators:read", 404))
+async def fleet(conn: ConnDep, who: Reader, at: At = None, site: SitesQuery = None) -> FleetAnswer:
     """Devices registered, reporting, silent and on low battery per site and category
     (SQL `icone_fleet`), at `at` (default now)."""
     if at is not None and at.tzinfo is None:
@@ -381,7 +391,12 @@ async def fleet(
     return FleetAnswer(sites=sites, at=at, data=[FleetGroup(**r) for r in rows])
 
 
-@router.get("/summary", operation_id="indicators-summary", response_model=SummaryAnswer)
+@router.get(
+    "/summary",
+    operation_id="indicators-summary",
+    **_with_csv(guarded("indicators:read", 404)),
+    response_model=SummaryAnswer,
+)
 async def summary(
     conn: ConnDep,
     who: Reader,

@@ -8,6 +8,7 @@ from api.routes import admin, device_registry, field, site_registry
 
 router = APIRouter()
 router.include_router(device_registry.router)
+router.include_router(device_registry.imports)
 router.include_router(field.router)
 router.include_router(site_registry.router)
 router.include_router(admin.router)

@@ -12,6 +12,7 @@ from api.concurrency import expected_version, set_etag
 from api.deps import ConnDep, SitesReader, SitesWriter
 from api.errors import Conflict, Forbidden, NotFound, invalid_fields
 from api.registry_errors import answered
+from api.routing import guarded
 from api.schemas import SiteCreate, SiteDetail, SiteUpdate
 from registry.models import db_values
 from storage import sites
@@ -32,7 +33,12 @@ def _detail(row: SiteRow, response: Response) -> SiteDetail:
     return SiteDetail.model_validate(row)
 
 
-@router.post("", operation_id="sites-create", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    operation_id="sites-create",
+    **guarded("sites:write", 409),
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_site(
     body: SiteCreate, conn: ConnDep, who: SitesWriter, response: Response
 ) -> SiteDetail:
@@ -44,13 +50,15 @@ async def create_site(
     return _detail(row, response)
 
 
-@router.get("/{site_id}", operation_id="sites-get")
+@router.get("/{site_id}", operation_id="sites-get", **guarded("sites:read", 404))
 async def get_site(site_id: str, conn: ConnDep, who: SitesReader, response: Response) -> SiteDetail:
     """The site, with its ETag (send it back in If-Match to change it)."""
     return _detail(await _site_in_scope(conn, site_id, who), response)
 
 
-@router.patch("/{site_id}", operation_id="sites-update")
+@router.patch(
+    "/{site_id}", operation_id="sites-update", **guarded("sites:write", 404, 409, 412, 428)
+)
 async def update_site(
     site_id: str,
     body: SiteUpdate,
@@ -71,7 +79,9 @@ async def update_site(
     return _detail(row, response)
 
 
-@router.delete("/{site_id}", operation_id="sites-retire")
+@router.delete(
+    "/{site_id}", operation_id="sites-retire", **guarded("sites:write", 404, 409, 412, 428)
+)
 async def retire_site(
     site_id: str,
     conn: ConnDep,

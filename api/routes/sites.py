@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.auth import Principal
-from api.deps import ConnDep, IndicatorsReader, SitesReader
+from api.deps import ConnDep, IndicatorsReader, SitesLister
 from api.errors import InvalidParameter, NotFound
 from api.params import (
     IsoDate,
@@ -102,17 +102,19 @@ async def _visible_site(conn: ConnDep, site_id: str, who: Principal) -> None:
         raise NotFound(f"site {site_id} not found")
 
 
-@router.get("", operation_id="sites-list", **guarded("sites:read"))
-async def list_sites(conn: ConnDep, who: SitesReader) -> SitesPublic:
-    """The sites in the caller's scope (retired ones too, with their status)."""
+@router.get("", operation_id="sites-list", **guarded("sites:list"))
+async def list_sites(conn: ConnDep, who: SitesLister) -> SitesPublic:
+    """The sites in the caller's scope (retired ones too, with their status). Coordinates
+    only for the roles that read site details (a dwelling's position is personal data)."""
+    located = who.can("sites:read")
     data = [
         SitePublic(
             id=s.id,
             name=s.name,
             kind=s.kind,
             floor_area_m2=s.floor_area_m2,
-            latitude=s.latitude,
-            longitude=s.longitude,
+            latitude=s.latitude if located else None,
+            longitude=s.longitude if located else None,
             status=s.status,
             devices=s.devices,
         )

@@ -107,6 +107,10 @@ def test_api_conforms_to_its_schema(
         "--request-timeout",
         "10",
         "--no-color",
+        # a live check-up stream stays open for minutes by design (server-sent events): its
+        # route is covered by the browser tests, not by request/response fuzzing
+        "--exclude-operation-id",
+        "devices-technician-live",
         "-H",
         f"Authorization: Bearer {keys[key]}",
     ]

@@ -296,7 +296,9 @@ def test_api_answers_for_chirpstack_errors(database: str, catalogue: dict[str, M
             cs.fail("DeviceService.CreateKeys", grpc.StatusCode.INVALID_ARGUMENT, "invalid nwk_key")
             refused = http.post("/devices", json=body, headers=admin)
             assert refused.status_code == 422
-            assert [e["loc"] for e in refused.json()["detail"]] == [["body", "app_key"]]
+            assert [(e["location"], e["name"]) for e in refused.json()["errors"]] == [
+                ("body", "app_key")
+            ]
 
             cs.fail("DeviceService.Create", grpc.StatusCode.UNAVAILABLE, "connection reset")
             unavailable = http.post("/devices", json=body, headers=admin)

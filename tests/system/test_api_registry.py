@@ -131,7 +131,7 @@ def _create(dev: str, site: str) -> Request:
 def _csv(site: str, dev: str) -> Request:
     text = f"dev_eui,model,site_id\n{dev},milesight-em300-th,{site}\n"
     return lambda c, t: c.post(
-        "/devices/import", content=text, headers={**_auth(t), "Content-Type": "text/csv"}
+        "/imports/devices", content=text, headers={**_auth(t), "Content-Type": "text/csv"}
     )
 
 
@@ -226,7 +226,7 @@ ROUTES: list[
         0,
     ),
     (
-        "POST /devices/import",
+        "POST /imports/devices",
         _csv("dc", "0000000000000201"),
         "manager_dc",
         (_csv("school", "0000000000000202"), "tech_dc"),
@@ -267,7 +267,7 @@ ROUTES: list[
         "reporting",
         (_post(f"/devices/{SCHOOL_DEV}/provision"), "tech_dc"),
         (_post(f"/devices/{DC_DEV}/provision"), "tech_dc"),
-        400,
+        409,
         0,
     ),
     (
@@ -355,7 +355,7 @@ def test_every_registry_route_checks_key_role_and_scope(
         if outside is not None:
             call, scoped = outside
             answer = call(client, keys[scoped])
-            if name == "POST /devices/import":  # a report: the line is refused, site not found
+            if name == "POST /imports/devices":  # a report: the line is refused, site not found
                 assert answer.json()["lines"][0]["errors"][0]["msg"] == "site not found"
             else:
                 assert answer.status_code == 404, (name, answer.text)
@@ -378,7 +378,11 @@ def test_every_registry_route_checks_key_role_and_scope(
 
 def _errors(answer: httpx.Response) -> dict[tuple[Any, ...], str]:
     assert answer.status_code == 422, answer.text
-    return {tuple(e["loc"]): e["msg"] for e in answer.json()["detail"]}
+    # the API's error body names each field by its path in the body: ("body", "dev_eui")
+    return {
+        (e["location"], *(int(p) if p.isdigit() else p for p in e["name"].split("."))): e["message"]
+        for e in answer.json()["errors"]
+    }
 
 
 def test_validation_concurrency_and_secrets(
@@ -495,7 +499,7 @@ def test_csv_import_of_100_lines_with_3_bad(
             role = "main_water"  # a climate sensor cannot be the water main
         lines.append(f"{dev},{model},dc,{role},{KEY},")
     answer = client.post(
-        "/devices/import",
+        "/imports/devices",
         content="\n".join(lines) + "\n",
         headers={**_auth(keys["tech_dc"]), "Content-Type": "text/csv"},
     )
