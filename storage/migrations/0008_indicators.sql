@@ -107,7 +107,8 @@ END $$;
 -- most readings of any channel: one uplink carries every channel), readings expected
 -- (seconds of the bucket within [installed_at, now()) / the model's uplink interval; NULL
 -- when the model is not in the catalogue), days with a reading, days expected. Counts whole
--- local days (measurements_daily).
+-- local days (measurements_daily_current, 0006: late readings count at once, as in
+-- icone_consumption).
 CREATE FUNCTION icone_coverage(p_from timestamptz, p_to timestamptz, p_bucket text,
                                p_devs text[], p_metric text)
 RETURNS TABLE (bucket timestamptz, dev_eui text, readings bigint,
@@ -126,7 +127,7 @@ LANGUAGE sql STABLE AS $$
     ),
     daily AS (
         SELECT a.dev_eui, a.bucket AS day, max(a.n) AS n
-        FROM measurements_daily a
+        FROM measurements_daily_current a
         WHERE a.dev_eui = ANY (p_devs) AND a.metric = p_metric
           AND a.bucket >= icone_bucket_start('day', p_from) AND a.bucket < p_to
         GROUP BY 1, 2
