@@ -97,6 +97,7 @@ def demo_api_key(database_url: str, state_dir: Path) -> str:
 def _print_banner(
     out: TextIO, api_url: str, key_file: Path, dev_eui: str, duration: float | None
 ) -> None:
+    year = datetime.now(UTC).year
     lines = [
         "",
         "ICONE demo is running.",
@@ -109,6 +110,7 @@ def _print_banner(
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" {api_url}/devices',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/measurements?limit=5"',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/uplinks?limit=3"',
+        f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/indicators/summary?year={year}"',
         "",
         f"Stopping after {duration:.0f} s." if duration else "Press Ctrl-C to stop.",
         "",
