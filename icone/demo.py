@@ -129,6 +129,7 @@ def _print_banner(
     duration: float | None,
     grafana: list[str],
 ) -> None:
+    year = datetime.now(UTC).year
     lines = [
         "",
         "ICONE demo is running.",
@@ -144,6 +145,7 @@ def _print_banner(
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/devices/{dev_eui}/uplinks?limit=3"',
         f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/indicators/datacenter'
         f'?bucket=day&from={_today()}T00:00:00%2B00:00&to={_today(1)}T00:00:00%2B00:00"',
+        f'  curl -s -H "Authorization: Bearer $ICONE_KEY" "{api_url}/indicators/summary?year={year}"',
         "",
         *grafana,
         "",

@@ -228,6 +228,16 @@ async def _select(conn: ConnDep, query: str, params: tuple[Any, ...]) -> list[di
         raise BadRequest(str(exc.diag.message_primary or exc)) from exc
 
 
+async def _year_on_year(
+    conn: ConnDep, who: Principal, metric: str, year: int, group: str, site: list[str] | None
+) -> YearOnYearAnswer:
+    sites = await _sites(conn, who, site)
+    rows = await _select(
+        conn, "SELECT * FROM icone_metered_yoy(%s, %s, %s, %s)", (metric, year, group, sites)
+    )
+    return YearOnYearAnswer(sites=sites, data=[YearOnYear(**r) for r in rows])
+
+
 SitesQuery = Annotated[list[str] | None, Query(alias="site", description="repeatable")]
 From = Annotated[IsoDateTime, Query(alias="from")]
 To = Annotated[IsoDateTime, Query(alias="to")]
@@ -273,13 +283,7 @@ async def energy_yoy(
     site: SitesQuery = None,
 ) -> YearOnYearAnswer:
     """Calendar year against the previous one (SQL `icone_metered_yoy`)."""
-    sites = await _sites(conn, who, site)
-    rows = await _select(
-        conn,
-        "SELECT * FROM icone_metered_yoy('energy_active_import_index', %s, %s, %s)",
-        (year, group, sites),
-    )
-    return YearOnYearAnswer(sites=sites, data=[YearOnYear(**r) for r in rows])
+    return await _year_on_year(conn, who, "energy_active_import_index", year, group, site)
 
 
 @router.get("/emissions", operation_id="indicators-emissions", **guarded("indicators:read", 404))
@@ -366,13 +370,8 @@ async def water_yoy(
     group: Group = "site",
     site: SitesQuery = None,
 ) -> YearOnYearAnswer:
-    sites = await _sites(conn, who, site)
-    rows = await _select(
-        conn,
-        "SELECT * FROM icone_metered_yoy('water_volume_index', %s, %s, %s)",
-        (year, group, sites),
-    )
-    return YearOnYearAnswer(sites=sites, data=[YearOnYear(**r) for r in rows])
+    """Calendar year against the previous one (SQL `icone_metered_yoy`)."""
+    return await _year_on_year(conn, who, "water_volume_index", year, group, site)
 
 
 @router.get("/fleet", operation_id="indicators-fleet", **guarded("indicators:read", 404))

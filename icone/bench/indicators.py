@@ -34,11 +34,12 @@ from icone.bench.storage import (
     _fleet,
     _load,
     _timed,
+    server_modes,
 )
 from icone.runtime import running_api
 from storage import apikeys
 from storage.indicators import DeviceModel, set_datacenter_metering, sync_device_models
-from storage.migrate import StorageMode, detect_timescale, migrate
+from storage.migrate import StorageMode, migrate
 from storage.rollups import refresh_rollups
 
 logger = logging.getLogger(__name__)
@@ -167,16 +168,7 @@ def run(
         if server_url is None:
             state = stack.enter_context(tempfile.TemporaryDirectory())
             server_url = stack.enter_context(embedded.postgres(Path(state))).url
-        with psycopg.connect(server_url) as conn:
-            status = detect_timescale(conn)
-        modes = [StorageMode.PLAIN]
-        if status.installed is not None or status.can_install:
-            modes.append(StorageMode.TIMESCALE)
-        if only is not None:
-            if only not in modes:
-                raise ValueError(f"{only} mode is not available on this server")
-            modes = [only]
-        for mode in modes:
+        for mode in server_modes(server_url, only):
             name = f"icone_bench_indicators_{mode}"
             with _bench_database(server_url, name, keep=False, reuse=False) as url:
                 logger.info("indicators benchmark", extra={"mode": str(mode), "scale": scale})

@@ -321,9 +321,8 @@ def _bench_database(server_url: str, name: str, keep: bool, reuse: bool) -> Iter
                 conn.execute(drop)
 
 
-def _bench_server(
-    server_url: str, scale: float, only: StorageMode | None, keep: bool, reuse: bool
-) -> list[dict[str, Any]]:
+def server_modes(server_url: str, only: StorageMode | None) -> list[StorageMode]:
+    """The storage modes the server can run (TimescaleDB when preloaded), or `only` if it can."""
     with psycopg.connect(server_url) as conn:
         status = detect_timescale(conn)
     modes = [StorageMode.PLAIN]
@@ -333,8 +332,14 @@ def _bench_server(
         if only not in modes:
             raise ValueError(f"{only} mode is not available on this server")
         modes = [only]
+    return modes
+
+
+def _bench_server(
+    server_url: str, scale: float, only: StorageMode | None, keep: bool, reuse: bool
+) -> list[dict[str, Any]]:
     results = []
-    for mode in modes:
+    for mode in server_modes(server_url, only):
         with _bench_database(server_url, f"icone_bench_{mode}", keep, reuse) as url:
             logger.info("storage benchmark", extra={"mode": str(mode), "scale": scale})
             results.append(_bench_mode(url, mode, scale, reuse))

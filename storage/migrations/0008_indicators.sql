@@ -89,11 +89,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                          ('1 ' || p_bucket)::interval) AS l
 $$;
 
+-- The arguments every bucketed indicator takes; a bad one is SQLSTATE 22023 (API: 422).
+CREATE FUNCTION icone_check_period(p_bucket text, p_from timestamptz, p_to timestamptz)
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_bucket IS NULL OR p_bucket NOT IN ('day', 'month', 'year') THEN
+        RAISE EXCEPTION 'indicators: bucket must be day, month or year, not %', p_bucket
+            USING ERRCODE = '22023';
+    END IF;
+    IF p_from IS NULL OR p_to IS NULL OR p_to <= p_from THEN
+        RAISE EXCEPTION 'indicators: empty or open window [%, %)', p_from, p_to
+            USING ERRCODE = '22023';
+    END IF;
+END $$;
+
 -- Coverage of `p_metric` readings per bucket and device: readings present (per local day, the
 -- most readings of any channel: one uplink carries every channel), readings expected
 -- (seconds of the bucket within [installed_at, now()) / the model's uplink interval; NULL
 -- when the model is not in the catalogue), days with a reading, days expected. Counts whole
--- local days (measurements_daily).
+-- local days (measurements_daily_current, 0006: late readings count at once, as in
+-- icone_consumption).
 CREATE FUNCTION icone_coverage(p_from timestamptz, p_to timestamptz, p_bucket text,
                                p_devs text[], p_metric text)
 RETURNS TABLE (bucket timestamptz, dev_eui text, readings bigint,
@@ -112,7 +127,7 @@ LANGUAGE sql STABLE AS $$
     ),
     daily AS (
         SELECT a.dev_eui, a.bucket AS day, max(a.n) AS n
-        FROM measurements_daily a
+        FROM measurements_daily_current a
         WHERE a.dev_eui = ANY (p_devs) AND a.metric = p_metric
           AND a.bucket >= icone_bucket_start('day', p_from) AND a.bucket < p_to
         GROUP BY 1, 2
@@ -183,16 +198,9 @@ DECLARE
     devs   text[];
     one    text;
 BEGIN
-    IF p_bucket IS NULL OR p_bucket NOT IN ('day', 'month', 'year') THEN
-        RAISE EXCEPTION 'indicators: bucket must be day, month or year, not %', p_bucket
-            USING ERRCODE = '22023';
-    END IF;
+    PERFORM icone_check_period(p_bucket, p_from, p_to);
     IF p_group IS NULL OR p_group NOT IN ('site', 'site_kind', 'metropolis') THEN
         RAISE EXCEPTION 'indicators: group must be site, site_kind or metropolis, not %', p_group
-            USING ERRCODE = '22023';
-    END IF;
-    IF p_from IS NULL OR p_to IS NULL OR p_to <= p_from THEN
-        RAISE EXCEPTION 'indicators: empty or open window [%, %)', p_from, p_to
             USING ERRCODE = '22023';
     END IF;
     cat := CASE p_metric WHEN 'energy_active_import_index' THEN 'energy'
@@ -365,14 +373,7 @@ DECLARE
     devs   text[];
     one    text;
 BEGIN
-    IF p_bucket IS NULL OR p_bucket NOT IN ('day', 'month', 'year') THEN
-        RAISE EXCEPTION 'indicators: bucket must be day, month or year, not %', p_bucket
-            USING ERRCODE = '22023';
-    END IF;
-    IF p_from IS NULL OR p_to IS NULL OR p_to <= p_from THEN
-        RAISE EXCEPTION 'indicators: empty or open window [%, %)', p_from, p_to
-            USING ERRCODE = '22023';
-    END IF;
+    PERFORM icone_check_period(p_bucket, p_from, p_to);
     w_from := icone_bucket_start(p_bucket, p_from);
     w_to := icone_bucket_ceil(p_bucket, p_to);
     SELECT array_agg(d.dev_eui) INTO devs FROM devices d

@@ -384,3 +384,21 @@ def test_indicators_refuse_bad_arguments(database: str) -> None:
         ):
             with pytest.raises(psycopg.errors.InvalidParameterValue):
                 conn.execute(query)
+
+
+def test_coverage_counts_late_readings_before_the_next_refresh(store: str) -> None:
+    # Local day 2025-03-10 (UTC+1): readings at 00:00-11:00 are refreshed into the daily
+    # aggregate, then 12:00-23:00 arrive late; both halves count at once (24 of 24).
+    day = utc("2025-03-09 23:00")
+    hour = timedelta(hours=1)
+    with _conn(store) as conn:
+        _device(conn, "e00000000000000b", "t-energy-1h")
+        put(conn, "e00000000000000b", ENERGY, _series(day, hour, range(12)))
+        refresh(conn)
+        put(conn, "e00000000000000b", ENERGY, _series(day + 12 * hour, hour, range(12, 25)))
+        (row,) = _rows(
+            conn, "SELECT * FROM icone_energy(%s, %s, 'day', 'site')", day, day + 24 * hour
+        )
+    assert row["readings"] == 24
+    assert row["coverage"] == pytest.approx(1.0)
+    assert row["figure"] == pytest.approx(24)
