@@ -9,11 +9,14 @@ from grafana_foundation_sdk.builders import (
     barchart,
     bargauge,
     dashboard,
+    geomap,
     heatmap,
     stat,
     table,
     timeseries,
 )
+from grafana_foundation_sdk.builders.common import FrameGeometrySource, MapLayerOptions
+from grafana_foundation_sdk.models.common import FrameGeometrySourceMode
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
@@ -42,6 +45,7 @@ P = TypeVar(
     bargauge.Panel,
     barchart.Panel,
     heatmap.Panel,
+    geomap.Panel,
 )
 
 
@@ -130,3 +134,31 @@ def board(uid: str, title: str, description: str, tags: list[str]) -> dashboard.
 def unit_override(unit: str) -> DynamicConfigValue:
     """A field override setting the unit of one column of a table."""
     return DynamicConfigValue(id_val="unit", value=unit)
+
+
+def basemap_layer() -> MapLayerOptions:
+    """Grafana's default base map (CartoDB tiles, no key needed)."""
+    return MapLayerOptions().type("default").name("Basemap")
+
+
+def markers_layer(name: str, color_field: str) -> MapLayerOptions:
+    """A geomap markers layer placed by the `latitude` / `longitude` columns and coloured by
+    `color_field` through the panel's thresholds (Grafana 11 `markers` layer options)."""
+    style = {
+        "color": {"field": color_field, "fixed": "green"},
+        "size": {"fixed": 8, "min": 4, "max": 12},
+        "symbol": {"fixed": "img/icons/marker/circle.svg", "mode": "fixed"},
+    }
+    return (
+        MapLayerOptions()
+        .type("markers")
+        .name(name)
+        .config({"showLegend": True, "style": style})
+        .location(
+            FrameGeometrySource()
+            .mode(FrameGeometrySourceMode.COORDS)
+            .latitude("latitude")
+            .longitude("longitude")
+        )
+        .tooltip(True)
+    )

@@ -61,6 +61,7 @@ class Select:
     group_by: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ()
     limit: int | None = None
+    distinct_on: tuple[str, ...] = ()
     ctes: tuple[tuple[str, Select], ...] = field(default=())
 
     def render(self) -> str:
@@ -69,7 +70,8 @@ class Select:
             parts.append(
                 "WITH " + ",\n".join(f"{name} AS (\n{q.render()}\n)" for name, q in self.ctes)
             )
-        parts.append("SELECT " + ",\n       ".join(self.columns))
+        distinct = f"DISTINCT ON ({', '.join(self.distinct_on)}) " if self.distinct_on else ""
+        parts.append("SELECT " + distinct + ",\n       ".join(self.columns))
         parts.append("FROM " + self.source)
         if self.where:
             parts.append("WHERE " + "\n  AND ".join(self.where))

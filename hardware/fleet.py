@@ -31,6 +31,15 @@ SITES: tuple[tuple[str, str, str, float], ...] = (
     ("piscine-bords-de-loire", "Piscine des Bords de Loire", "sports", 4_100.0),
     ("station-pompage-nord", "Station de pompage Nord", "pumping_station", 350.0),
 )
+# Demo positions (WGS 84 latitude, longitude) in Tours for the boards' maps; illustrative,
+# not the buildings' surveyed coordinates.
+SITE_POSITIONS: dict[str, tuple[float, float]] = {
+    "hotel-de-ville": (47.3903, 0.6890),
+    "datacenter-metropole": (47.3628, 0.7012),
+    "ecole-rabelais": (47.3941, 0.6812),
+    "piscine-bords-de-loire": (47.3985, 0.7068),
+    "station-pompage-nord": (47.4142, 0.6937),
+}
 
 
 @dataclass(slots=True)

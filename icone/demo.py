@@ -23,6 +23,7 @@ from hardware import simulator
 from hardware.catalogue import Category, load_catalogue
 from hardware.fleet import (
     DATACENTER_SITE,
+    SITE_POSITIONS,
     SITES,
     VirtualDevice,
     build_fleet,
@@ -65,7 +66,18 @@ def _role(device: VirtualDevice) -> str | None:
 def register_fleet(database_url: str, fleet: list[VirtualDevice]) -> None:
     with psycopg.connect(database_url) as conn:
         upsert_sites(
-            conn, [SiteSpec(id=i, name=n, kind=k, floor_area_m2=a) for i, n, k, a in SITES]
+            conn,
+            [
+                SiteSpec(
+                    id=i,
+                    name=n,
+                    kind=k,
+                    floor_area_m2=a,
+                    latitude=SITE_POSITIONS[i][0],
+                    longitude=SITE_POSITIONS[i][1],
+                )
+                for i, n, k, a in SITES
+            ],
         )
         upsert_devices(
             conn,

@@ -22,6 +22,8 @@ class SiteSpec:
     kind: str
     address: str | None = None
     floor_area_m2: float | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +41,16 @@ def upsert_sites(conn: psycopg.Connection[Any], sites: list[SiteSpec]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             """
-            INSERT INTO sites (id, name, kind, address, floor_area_m2)
-            VALUES (%s, %s, %s, %s, %s)
+            INSERT INTO sites (id, name, kind, address, floor_area_m2, latitude, longitude)
+            VALUES (%s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
-                address = excluded.address, floor_area_m2 = excluded.floor_area_m2
+                address = excluded.address, floor_area_m2 = excluded.floor_area_m2,
+                latitude = excluded.latitude, longitude = excluded.longitude
             """,
-            [(s.id, s.name, s.kind, s.address, s.floor_area_m2) for s in sites],
+            [
+                (s.id, s.name, s.kind, s.address, s.floor_area_m2, s.latitude, s.longitude)
+                for s in sites
+            ],
         )
 
 

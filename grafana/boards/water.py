@@ -1,12 +1,14 @@
 """Water board: m³ per site (icone_water), year-on-year, minimum night flow against the leak
-threshold (icone_night_flow), and the water alerts (icone_water_alerts: the night-flow leak
-rule and the meters' own leak, burst, backflow and dry alarms)."""
+threshold (icone_night_flow), the water alerts (icone_water_alerts: the night-flow leak
+rule and the meters' own leak, burst, backflow and dry alarms), and the meters on a map with
+their last reading and their alerts."""
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard, table, timeseries
+from grafana_foundation_sdk.builders import dashboard, geomap, table, timeseries
 from grafana_foundation_sdk.models.common import GraphDrawStyle
 from grafana_foundation_sdk.models.dashboard import Dashboard
+from grafana_foundation_sdk.models.geomap import TooltipMode
 
 from grafana.boards.common_sql import (
     ALL_SITES,
@@ -17,7 +19,16 @@ from grafana.boards.common_sql import (
     indicator,
     year_on_year,
 )
-from grafana.panels import board, common, custom_variable, query_variable, unit_override
+from grafana.panels import (
+    basemap_layer,
+    board,
+    common,
+    custom_variable,
+    markers_layer,
+    query_variable,
+    thresholds,
+    unit_override,
+)
 from grafana.sql import RANGE_FROM, RANGE_TO, Format, Select, alias, call, lit, var_in
 
 UID = "icone-water"
@@ -63,6 +74,84 @@ ALERTS = Select(
     source=call("icone_water_alerts", RANGE_TO, SITES_ARRAY, "$leak_threshold")
     + " a JOIN devices d ON d.dev_eui = a.dev_eui",
     order_by=("1", "2"),
+)
+
+# A meter's last reading per register (channel: a pulse counter's input) at the range's end,
+# looked up over the 31 days before it so a silent meter costs one bounded index scan.
+LAST_READING_DAYS = 31
+
+# The active water meters as icone_metered counts them (catalogue category water, active),
+# placed at their own coordinates or else their site's (a pair, never one of each).
+METERS = Select(
+    columns=(
+        "d.dev_eui",
+        "d.name",
+        "d.site_id",
+        alias(
+            "CASE WHEN d.latitude IS NOT NULL AND d.longitude IS NOT NULL "
+            "THEN d.latitude ELSE s.latitude END",
+            "latitude",
+        ),
+        alias(
+            "CASE WHEN d.latitude IS NOT NULL AND d.longitude IS NOT NULL "
+            "THEN d.longitude ELSE s.longitude END",
+            "longitude",
+        ),
+    ),
+    source="devices d JOIN device_models m ON m.model = d.model "
+    "LEFT JOIN sites s ON s.id = d.site_id",
+    where=("m.category = 'water'", "d.status = 'active'", var_in("d.site_id", "site")),
+)
+
+METER_ALERTS = Select(
+    columns=(
+        "a.dev_eui",
+        alias("bool_or(a.alert = 'night_flow_high')", "night_flow_high"),
+        alias(
+            "string_agg(a.alert, ', ' ORDER BY a.alert) FILTER (WHERE a.alert <> 'night_flow_high')",
+            "alarms",
+        ),
+        alias("count(*)", "alerts"),
+    ),
+    source=call("icone_water_alerts", RANGE_TO, SITES_ARRAY, "$leak_threshold") + " a",
+    group_by=("a.dev_eui",),
+)
+
+LAST_READING = Select(
+    columns=("x.channel", "x.value", "x.time"),
+    source="measurements x",
+    where=(
+        "x.dev_eui = w.dev_eui",
+        "x.metric = 'water_volume_index'",
+        f"x.time <= {RANGE_TO}",
+        f"x.time > {RANGE_TO} - interval '{LAST_READING_DAYS} days'",
+    ),
+    distinct_on=("x.channel",),
+    order_by=("x.channel", "x.time DESC"),
+)
+
+MAP = Select(
+    ctes=(("meters", METERS), ("meter_alerts", METER_ALERTS)),
+    columns=(
+        alias("w.name", "meter"),
+        alias("w.site_id", "site"),
+        alias("w.latitude", "latitude"),
+        alias("w.longitude", "longitude"),
+        alias("r.channel", "register"),
+        alias("r.value", "last reading"),
+        alias("k.unit", "unit"),
+        alias("r.time", "read at"),
+        alias("coalesce(a.night_flow_high, false)", "leak suspected"),
+        alias("coalesce(a.alarms, '')", "meter alarms"),
+        alias("coalesce(a.alerts, 0)", "alerts"),
+    ),
+    source="meters w LEFT JOIN LATERAL (\n"
+    + LAST_READING.render()
+    + "\n) r ON true"
+    + " LEFT JOIN metric_kinds k ON k.metric = 'water_volume_index'"
+    + " LEFT JOIN meter_alerts a ON a.dev_eui = w.dev_eui",
+    where=("w.latitude IS NOT NULL",),
+    order_by=("2", "1", "5"),
 )
 
 
@@ -138,6 +227,28 @@ def build() -> Dashboard:
                 width=10,
                 height=8,
             )
+        )
+        .with_row(dashboard.Row("Map").id(7))
+        .with_panel(
+            common(
+                geomap.Panel(),
+                pid=8,
+                title="Water meters",
+                description="The active water meters at their coordinates, else their "
+                "site's (meters with neither are not shown), with their last reading of the "
+                f"index at the range's end (within {LAST_READING_DAYS} days before it; empty "
+                "if none) and their water alerts then (icone_water_alerts, threshold chosen "
+                "above): red when a leak is suspected or a meter alarm is active.",
+                unit="none",
+                queries=[(MAP, table_)],
+                width=24,
+                height=12,
+            )
+            .thresholds(thresholds("green", (1, "red")))
+            .view(geomap.MapViewConfig().id("fit").zoom(13))
+            .basemap(basemap_layer())
+            .layers([markers_layer("Water meters", "alerts")])
+            .tooltip(geomap.TooltipOptions().mode(TooltipMode.DETAILS))
         )
         .build()
     )

@@ -1,5 +1,6 @@
-"""A database per storage mode filled with the demo fleet (once per module), and connections
-to it as Grafana's read-only role."""
+"""A database per storage mode filled with the demo fleet (once per session: every test only
+reads it, or writes in a transaction it rolls back), and connections to it as Grafana's
+read-only role."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def _set_role(owner_url: str) -> Callable[[], Any]:
     return connect
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def plain_fleet(pg_server: embedded.RunningService) -> Iterator[FleetDatabase]:
     with fresh_database(pg_server.url) as url:
         migrate(url, "plain")
@@ -65,7 +66,7 @@ def plain_fleet(pg_server: embedded.RunningService) -> Iterator[FleetDatabase]:
         yield FleetDatabase(url, False, _login_as_reader(url))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def timescale_fleet(timescale_url: str) -> Iterator[FleetDatabase]:
     with fresh_database(timescale_url) as url:
         migrate(url, "timescale")
