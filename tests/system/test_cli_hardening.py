@@ -150,7 +150,8 @@ def test_apikey_while_the_demo_runs_creates_a_key_its_api_accepts(tmp_path: Path
                 timeout=10,
             )
             assert response.status_code == 200, response.text
-            assert response.json()["count"] == 6
+            # the 6 fleet devices and the datacenter's 5 (3 meters, 2 rack-inlet probes)
+            assert response.json()["count"] == 6 + 5
         finally:
             demo.send_signal(signal.SIGINT)
             demo.wait(timeout=120)
