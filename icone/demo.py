@@ -31,12 +31,14 @@ from hardware.fleet import (
     datacenter_devices,
 )
 from icone import demo_link, embedded
+from icone.embedded import EmbeddedError
 from icone.grafana_cmd import demo_provisioning
 from icone.reference import sync_reference_data
 from icone.runtime import (
     bridge_config,
     configured_bridge,
     running_api,
+    running_demo,
     running_maintenance,
     services,
 )
@@ -191,6 +193,8 @@ def run_demo(
     history_hours: int = HISTORY_HOURS,
 ) -> int:
     catalogue = load_catalogue(settings.catalogue_dir)
+    if running_demo(settings) is not None:
+        raise EmbeddedError(f"a demo is already running on {settings.state_dir}: stop it first")
     if settings.database_url is None and settings.mqtt_url is None:
         _forget_previous_demo(settings.state_dir)
     with services(settings, share_demo=False) as urls:
