@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
@@ -29,13 +30,15 @@ from hardware.fleet import (
     build_fleet,
     datacenter_devices,
 )
-from icone import demo_link
+from icone import demo_link, embedded
+from icone.embedded import EmbeddedError
 from icone.grafana_cmd import demo_provisioning
 from icone.reference import sync_reference_data
 from icone.runtime import (
     bridge_config,
     configured_bridge,
     running_api,
+    running_demo,
     running_maintenance,
     services,
 )
@@ -168,6 +171,19 @@ def _print_banner(
     out.flush()
 
 
+def _forget_previous_demo(state_dir: Path) -> None:
+    """Each demo on embedded services starts afresh. The virtual fleet is rebuilt with the same
+    devices and registers, so a previous run's readings (in the database, in the broker's queue
+    for the bridge's session, in the bridge's spool) would interleave with the new ones as
+    registers going back and forth. Never done with ICONE_DATABASE_URL or ICONE_MQTT_URL set."""
+    for stale in (state_dir / "spool", state_dir / "mosquitto" / "mosquitto.db"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+    logger.info("demo starts afresh: the previous demo's readings, queue and spool are cleared")
+
+
 def run_demo(
     settings: Settings,
     stop: threading.Event,
@@ -177,7 +193,13 @@ def run_demo(
     history_hours: int = HISTORY_HOURS,
 ) -> int:
     catalogue = load_catalogue(settings.catalogue_dir)
+    if running_demo(settings) is not None:
+        raise EmbeddedError(f"a demo is already running on {settings.state_dir}: stop it first")
+    if settings.database_url is None and settings.mqtt_url is None:
+        _forget_previous_demo(settings.state_dir)
     with services(settings, share_demo=False) as urls:
+        if urls.embedded_database:
+            embedded.recreate_database(urls.database_url)
         report = migrate(urls.database_url)
         now = datetime.now(UTC)
         start = now - timedelta(hours=history_hours)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,24 @@ def postgres(
         yield RunningService(url=url, port=port)
     finally:
         _stop(proc, signal.SIGINT, "postgres")  # SIGINT = fast shutdown
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the embedded server's database of `url` (the demo's fresh start)."""
+    import psycopg  # local: only the embedded PostgreSQL needs it here
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise EmbeddedError(f"could not recreate the demo database {name}: {exc}") from exc
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
