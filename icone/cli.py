@@ -61,7 +61,7 @@ def _stop_on_signals() -> threading.Event:
 def _settings_error(exc: ValidationError) -> str:
     lines = ["configuration error:"]
     for err in exc.errors():
-        field = "_".join(str(p) for p in err["loc"]).upper()
+        field = "__".join(str(p) for p in err["loc"]).upper()  # env_nested_delimiter
         lines.append(f"  ICONE_{field}: {err['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 

@@ -41,6 +41,7 @@ def _run(
         ("ICONE_DATABASE_URL", "mysql://db/icone", "ICONE_DATABASE_URL: must be a PostgreSQL URL"),
         ("ICONE_LOG_LEVEL", "LOUD", "ICONE_LOG_LEVEL"),
         ("ICONE_RETENTION__RAW_PERSONAL_DAYS", "5", "ICONE_RETENTION: raw personal retention"),
+        ("ICONE_REGISTRY__SECRET_KEY", "s3cr3t-short", "ICONE_REGISTRY__SECRET_KEY: must be 32"),
     ],
 )
 def test_bad_settings_exit_2_without_traceback(
@@ -50,6 +51,7 @@ def test_bad_settings_exit_2_without_traceback(
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "s3cr3t" not in result.stderr + result.stdout
 
 
 def test_secret_is_not_echoed_in_errors(tmp_path: Path) -> None:
