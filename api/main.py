@@ -20,6 +20,7 @@ from hardware.catalogue import ModelSheet, load_catalogue
 from registry.chirpstack import Provisioner
 from registry.service import Registry
 from registry.settings import ChirpStackSettings
+from storage.appkey_cipher import AppKeyCipher
 
 
 def create_app(
@@ -29,9 +30,11 @@ def create_app(
     chirpstack: ChirpStackSettings | None = None,
     catalogue: Mapping[str, ModelSheet] | None = None,
     bridge: BridgeConfig | None = None,
+    appkey_cipher: AppKeyCipher | None = None,
 ) -> FastAPI:
     """`chirpstack`: provisioning settings (off when None or without a URL); `bridge`: the
-    event format and model mapping used to replay a newly registered device's dead letters."""
+    event format and model mapping used to replay a newly registered device's dead letters;
+    `appkey_cipher`: encrypts AppKeys kept until ChirpStack holds them (None: none is kept)."""
     chirpstack = chirpstack or ChirpStackSettings()
     catalogue = catalogue if catalogue is not None else load_catalogue()
     # Replaying needs the event format and model mapping, not a broker connection.
@@ -50,7 +53,7 @@ def create_app(
             provisioner = None
             if chirpstack.enabled:
                 provisioner = await stack.enter_async_context(Provisioner.connect(chirpstack))
-            app.state.registry = Registry(catalogue, chirpstack, provisioner)
+            app.state.registry = Registry(catalogue, chirpstack, provisioner, appkey_cipher)
             try:
                 yield
             finally:

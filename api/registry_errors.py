@@ -13,6 +13,7 @@ from api.errors import (
     invalid_fields,
 )
 from registry.errors import (
+    AppKeyNotKept,
     ChirpStackConflict,
     ChirpStackError,
     ChirpStackInvalid,
@@ -50,5 +51,5 @@ def answered() -> Iterator[None]:
     except ChirpStackInvalid as exc:
         loc = (_OUR_FIELDS[exc.field],) if exc.field in _OUR_FIELDS else ("chirpstack",)
         raise invalid_fields([(loc, str(exc))]) from exc
-    except (ProvisioningPending, ChirpStackError) as exc:
+    except (ProvisioningPending, ChirpStackError, AppKeyNotKept) as exc:
         raise ServiceUnavailable(str(exc)) from exc

@@ -64,7 +64,7 @@ def _stop_on_signals() -> threading.Event:
 def _settings_error(exc: ValidationError) -> str:
     lines = ["configuration error:"]
     for err in exc.errors():
-        field = "_".join(str(p) for p in err["loc"]).upper()
+        field = "__".join(str(p) for p in err["loc"]).upper()  # env_nested_delimiter
         lines.append(f"  ICONE_{field}: {err['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
@@ -86,7 +86,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from storage.migrate import migrate
 
     with services(settings, need_broker=False) as urls:
-        report = migrate(urls.database_url, args.mode)
+        report = migrate(urls.database_url, args.mode, settings.registry.cipher())
         sync_reference_data(urls.database_url, settings.catalogue_dir)
     print(
         f"schema at version {report.current} ({report.mode} mode); applied: "
@@ -104,7 +104,7 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> int:
         settings.bridge.event_format = EventFormat.PROTOBUF
     stop = _stop_on_signals()
     with services(settings) as urls:
-        migrate(urls.database_url)
+        migrate(urls.database_url, appkey_cipher=settings.registry.cipher())
         sync_reference_data(urls.database_url, settings.catalogue_dir)
         config = bridge_config(settings, urls.mqtt_url, share_group=args.share_group)
         with contextlib.ExitStack() as stack:
@@ -155,6 +155,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
             chirpstack=settings.chirpstack,
             catalogue=load_catalogue(settings.catalogue_dir),
             bridge=bridge_config(settings, urls.mqtt_url or "mqtt://replay.invalid"),
+            appkey_cipher=settings.registry.cipher(),
         )
         uvicorn.run(
             app,

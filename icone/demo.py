@@ -44,6 +44,7 @@ from icone.runtime import (
 )
 from icone.settings import Settings
 from storage import apikeys
+from storage.appkey_cipher import AppKeyCipher, generate_key, parse_key
 from storage.indicators import set_datacenter_metering
 from storage.migrate import StorageMode, migrate
 from storage.registry import DeviceSpec, SiteSpec, upsert_devices, upsert_sites
@@ -132,6 +133,19 @@ def demo_api_key(database_url: str, state_dir: Path) -> str:
     return token
 
 
+def demo_appkey_cipher(settings: Settings) -> AppKeyCipher:
+    """The configured AppKey cipher, else one from a key kept in the state dir (0600)."""
+    configured = settings.registry.cipher()
+    if configured is not None:
+        return configured
+    path = settings.state_dir / "registry-secret-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)  # 0600 before the key is written
+        path.write_text(generate_key())
+    return AppKeyCipher(parse_key(path.read_text()))
+
+
 def _today(days: int = 0) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
 
@@ -200,7 +214,8 @@ def run_demo(
     with services(settings, share_demo=False) as urls:
         if urls.embedded_database:
             embedded.recreate_database(urls.database_url)
-        report = migrate(urls.database_url)
+        cipher = demo_appkey_cipher(settings)
+        report = migrate(urls.database_url, appkey_cipher=cipher)
         now = datetime.now(UTC)
         start = now - timedelta(hours=history_hours)
         fleet = build_fleet(catalogue, devices, start=start)
@@ -217,7 +232,9 @@ def run_demo(
         with (
             configured_bridge(settings, config, urls.database_url),
             running_maintenance(urls.database_url, settings.retention.policy(), 60.0),
-            running_api(urls.database_url, settings.api.host, settings.api.port),
+            running_api(
+                urls.database_url, settings.api.host, settings.api.port, appkey_cipher=cipher
+            ),
         ):
             client = simulator.connect(broker.host, broker.port, broker.username, password)
             api_url = f"http://{settings.api.host}:{settings.api.port}"

@@ -1,5 +1,5 @@
-"""`icone apikey create|list|revoke` and `icone devices import|provision`: the registry from
-the command line, through the same storage repositories and registry service as the API.
+"""`icone apikey create|list|revoke` and `icone devices import|provision|genkey|rekey`: the
+registry from the command line, through the same storage repositories and registry service as the API.
 
 `icone apikey --name N --role R [--site ID]` (no action) still creates a key."""
 
@@ -57,10 +57,10 @@ async def _registry(settings: Settings) -> AsyncIterator[Registry]:
 
     catalogue = load_catalogue(settings.catalogue_dir)
     if not settings.chirpstack.enabled:
-        yield Registry(catalogue, settings.chirpstack)
+        yield Registry(catalogue, settings.chirpstack, cipher=settings.registry.cipher())
         return
     async with Provisioner.connect(settings.chirpstack) as provisioner:
-        yield Registry(catalogue, settings.chirpstack, provisioner)
+        yield Registry(catalogue, settings.chirpstack, provisioner, settings.registry.cipher())
 
 
 # --- apikey -------------------------------------------------------------------------------
@@ -189,6 +189,36 @@ def cmd_devices_provision(settings: Settings, args: argparse.Namespace) -> int:
     return _run(settings, work)
 
 
+def cmd_devices_genkey(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.appkey_cipher import generate_key
+
+    sys.stdout.write(generate_key() + "\n")
+    return 0
+
+
+def cmd_devices_rekey(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.appkey_cipher import AppKeyCipherError
+    from storage.devices import rekey_app_keys
+
+    cipher = settings.registry.cipher()
+    if cipher is None:
+        sys.stderr.write("no AppKey cipher: set ICONE_REGISTRY__SECRET_KEY\n")
+        return EXIT_USAGE
+
+    async def work(conn: AsyncConnection[Any]) -> int:
+        try:
+            count = await rekey_app_keys(conn, cipher, actor=_actor())
+        except AppKeyCipherError as exc:
+            await conn.rollback()
+            sys.stderr.write(f"nothing re-encrypted: {exc}\n")
+            return EXIT_FAILED
+        await conn.commit()
+        sys.stdout.write(f"{count} AppKey(s) re-encrypted with key id {cipher.current_id}\n")
+        return 0
+
+    return _run(settings, work)
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def key_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--name", help="unique among live keys")
@@ -230,3 +260,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--retry", action="store_true", required=True, help="retry pending devices")
     p.set_defaults(func=cmd_devices_provision)
+    p = sub.add_parser(
+        "genkey",
+        help="print a new ICONE_REGISTRY__SECRET_KEY",
+        description="Print a random 32-byte key (URL-safe base64) for ICONE_REGISTRY__SECRET_KEY.",
+    )
+    p.set_defaults(func=cmd_devices_genkey)
+    p = sub.add_parser(
+        "rekey",
+        help="re-encrypt kept AppKeys with the current ICONE_REGISTRY__SECRET_KEY",
+        description="Re-encrypt every kept AppKey sealed by a key listed in "
+        "ICONE_REGISTRY__OLD_SECRET_KEYS with ICONE_REGISTRY__SECRET_KEY, in one transaction "
+        "(all or nothing). Exits 1 if one cannot be decrypted.",
+    )
+    p.set_defaults(func=cmd_devices_rekey)

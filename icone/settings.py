@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway_bridge.config import EventFormat
 from hardware.catalogue import CATALOGUE_DIR
-from registry.settings import ChirpStackSettings
+from registry.settings import ChirpStackSettings, RegistrySettings
 from storage.retention import ClassHorizons, RetentionPolicy
 
 
@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     chirpstack: ChirpStackSettings = Field(default_factory=ChirpStackSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     @field_validator("database_url")
     @classmethod

@@ -50,10 +50,33 @@ class ChirpStackUnauthenticated(ChirpStackUnavailable):
     """ICONE's API token was refused: an operator must fix the configuration."""
 
 
+class AppKeyUnreadable(RegistryError):
+    """The kept AppKey cannot be decrypted with the configured keys (an operator must act)."""
+
+
+class AppKeyNotKept(RegistryError):
+    """ChirpStack could not take the AppKey now, and ICONE has no key to keep it encrypted
+    until a retry (ICONE_REGISTRY__SECRET_KEY unset): the client must send it again."""
+
+    def __init__(self, dev_eui: str, cause: ChirpStackError, *, registered: bool) -> None:
+        state = (
+            "its other changes are saved and it is 'pending'"
+            if registered
+            else "the device was not registered"
+        )
+        super().__init__(
+            f"ChirpStack could not take the AppKey of device {dev_eui} ({cause}) and ICONE keeps "
+            f"no AppKey without ICONE_REGISTRY__SECRET_KEY: {state}; send the AppKey again once "
+            "ChirpStack answers, or have an operator set ICONE_REGISTRY__SECRET_KEY"
+        )
+        self.dev_eui = dev_eui
+        self.cause = cause
+
+
 class ProvisioningPending(RegistryError):
     """The change is saved in ICONE; ChirpStack has not got it yet (state `pending`)."""
 
-    def __init__(self, dev_eui: str, cause: ChirpStackError) -> None:
+    def __init__(self, dev_eui: str, cause: RegistryError) -> None:
         super().__init__(
             f"device {dev_eui} is saved in ICONE but not yet in ChirpStack ({cause}); it stays "
             "'pending' until `icone devices provision --retry`, POST /devices/{dev_eui}/provision "

@@ -4,7 +4,9 @@ configured, ChirpStack, kept consistent.
 Order of writes (so that a crash at any point leaves an explicit state, never a device in one
 system only without a trace): (1) the ICONE row is committed with provisioning `pending`;
 (2) ChirpStack is written (profile, device, keys); (3) the row becomes `done` and the stored
-AppKey is dropped. If (2) fails because ChirpStack refuses the request on a first
+AppKey is dropped. The AppKey is kept (step 1 to 3) only encrypted, and only with
+ICONE_REGISTRY__SECRET_KEY set; without it, it goes straight to ChirpStack or is refused (see
+docs/registry.md). If (2) fails because ChirpStack refuses the request on a first
 registration (ALREADY_EXISTS, INVALID_ARGUMENT), the ICONE row is deleted again (audited) and
 the error goes back to the caller; if ChirpStack is unreachable or refuses our token, the row
 stays `pending` with the reason, and a retry (`retry_pending`, or the device's next update)
@@ -25,6 +27,8 @@ from hardware.catalogue import ModelSheet
 from registry import rules
 from registry.chirpstack import DeviceSpec, Provisioner
 from registry.errors import (
+    AppKeyNotKept,
+    AppKeyUnreadable,
     ChirpStackConflict,
     ChirpStackError,
     ChirpStackInvalid,
@@ -32,10 +36,12 @@ from registry.errors import (
     InvalidInput,
     Problem,
     ProvisioningPending,
+    RegistryError,
 )
 from registry.models import DeviceCreate, DeviceUpdate, PulseWeightIn, RegisterIn, db_values
 from registry.settings import ChirpStackSettings
 from storage import audit, devices, sites
+from storage.appkey_cipher import AppKeyCipher, AppKeyCipherError, Sealed
 from storage.devices import DeviceRow, RegisterRow
 from storage.errors import NotFoundError
 
@@ -49,10 +55,32 @@ class Registry:
     catalogue: Mapping[str, ModelSheet]
     chirpstack: ChirpStackSettings
     provisioner: Provisioner | None = None  # None: ChirpStack not configured
+    cipher: AppKeyCipher | None = None  # None: no AppKey is ever stored
 
     @property
     def provisioning_on(self) -> bool:
         return self.provisioner is not None
+
+    def seal(self, dev_eui: str, app_key: str | None) -> Sealed | None:
+        """The AppKey to store, or None when it goes to ChirpStack in memory only."""
+        if app_key is None or self.cipher is None:
+            return None
+        return self.cipher.seal(dev_eui, app_key)
+
+
+def _no_keeping(reg: Registry) -> InvalidInput:
+    return InvalidInput(
+        [
+            Problem(
+                ("app_key",),
+                "this AppKey would have to be stored in ICONE (ChirpStack provisioning is off "
+                "for this device), and ICONE stores AppKeys only encrypted: an operator must "
+                "set ICONE_REGISTRY__SECRET_KEY"
+                + ("" if reg.provisioning_on else " (or ICONE_CHIRPSTACK__URL)")
+                + "; or send the device without app_key and set the key in ChirpStack",
+            )
+        ]
+    )
 
 
 async def _site_problems(conn: AsyncConnection[Any], site_id: str | None) -> list[Problem]:
@@ -110,11 +138,13 @@ async def register(
     problems += await _site_problems(conn, data.site_id)
     if problems:
         raise InvalidInput(problems)
+    if data.app_key is not None and reg.cipher is None and not reg.provisioning_on:
+        raise _no_keeping(reg)
     row = await devices.create(
         conn,
         db_values(data, exclude={"dev_eui", "app_key", "registers"}),
         dev_eui=data.dev_eui,
-        app_key=data.app_key,
+        app_key=reg.seal(data.dev_eui, data.app_key),
         provisioning="pending" if reg.provisioning_on else "off",
         actor=actor,
     )
@@ -123,7 +153,8 @@ async def register(
     await conn.commit()  # (1): from here on the device exists in ICONE, pending
     if reg.provisioner is None:
         return row
-    return await provision(conn, reg, row.dev_eui, actor=actor, first=True)
+    in_memory = data.app_key if reg.cipher is None else None
+    return await provision(conn, reg, row.dev_eui, actor=actor, first=True, app_key=in_memory)
 
 
 async def update(
@@ -151,6 +182,8 @@ async def update(
     if values.get("pulse_weights") is None and "pulse_weights" in values:
         values["pulse_weights"] = {}
     resync = reg.provisioning_on and current.provisioning in ("pending", "done")
+    if data.app_key is not None and reg.cipher is None and not resync:
+        raise _no_keeping(reg)
     _, row = await devices.update(
         conn,
         dev_eui,
@@ -159,12 +192,14 @@ async def update(
         actor=actor,
         state={"provisioning": "pending"} if resync else None,
     )
-    if data.app_key is not None:
-        await devices.set_app_key(conn, dev_eui, data.app_key)
+    sealed = reg.seal(dev_eui, data.app_key)
+    if sealed is not None:
+        await devices.set_app_key(conn, dev_eui, sealed)
     await conn.commit()
     if not resync:
         return row
-    return await provision(conn, reg, dev_eui, actor=actor, first=False)
+    in_memory = data.app_key if reg.cipher is None else None
+    return await provision(conn, reg, dev_eui, actor=actor, first=False, app_key=in_memory)
 
 
 async def retire(
@@ -214,10 +249,33 @@ def _spec(row: DeviceRow) -> DeviceSpec:
     )
 
 
+async def _kept_key(conn: AsyncConnection[Any], reg: Registry, dev_eui: str) -> str | None:
+    sealed = await devices.app_key(conn, dev_eui)
+    if sealed is None:
+        return None
+    if reg.cipher is None:
+        raise AppKeyUnreadable(
+            f"device {dev_eui} has an encrypted AppKey (key id {sealed.key_id}) but "
+            "ICONE_REGISTRY__SECRET_KEY is not set"
+        )
+    try:
+        return reg.cipher.open(dev_eui, sealed)
+    except AppKeyCipherError as exc:
+        raise AppKeyUnreadable(str(exc)) from exc
+
+
 async def provision(
-    conn: AsyncConnection[Any], reg: Registry, dev_eui: str, *, actor: str, first: bool = False
+    conn: AsyncConnection[Any],
+    reg: Registry,
+    dev_eui: str,
+    *,
+    actor: str,
+    first: bool = False,
+    app_key: str | None = None,
 ) -> DeviceRow:
-    """Bring ChirpStack in line with the ICONE row of a `pending` device (steps 2 and 3)."""
+    """Bring ChirpStack in line with the ICONE row of a `pending` device (steps 2 and 3).
+
+    `app_key`: a key given now and not stored (no ICONE_REGISTRY__SECRET_KEY)."""
     assert reg.provisioner is not None  # callers check provisioning_on
     row = await existing(conn, dev_eui)
     await conn.commit()  # no transaction (and no lock) held during the gRPC calls
@@ -236,7 +294,7 @@ async def provision(
         if row.status == "retired":
             await reg.provisioner.disable(_spec(row), sheet, target)
         else:
-            key = await devices.app_key(conn, dev_eui)
+            key = app_key if app_key is not None else await _kept_key(conn, reg, dev_eui)
             await reg.provisioner.put(_spec(row), sheet, target, key, first=first)
     except (ChirpStackConflict, ChirpStackInvalid) as exc:
         if first:
@@ -245,6 +303,14 @@ async def provision(
             await _mark_pending(conn, dev_eui, exc, actor=actor)
         raise
     except ChirpStackError as exc:
+        if app_key is not None and first:
+            await _undo_registration(conn, row, exc, actor=actor)
+            raise AppKeyNotKept(dev_eui, exc, registered=False) from exc
+        await _mark_pending(conn, dev_eui, exc, actor=actor)
+        if app_key is not None:
+            raise AppKeyNotKept(dev_eui, exc, registered=True) from exc
+        raise ProvisioningPending(dev_eui, exc) from exc
+    except AppKeyUnreadable as exc:
         await _mark_pending(conn, dev_eui, exc, actor=actor)
         raise ProvisioningPending(dev_eui, exc) from exc
     _, done = await devices.update(
@@ -266,7 +332,7 @@ async def provision(
 
 
 async def _mark_pending(
-    conn: AsyncConnection[Any], dev_eui: str, exc: ChirpStackError, *, actor: str
+    conn: AsyncConnection[Any], dev_eui: str, exc: RegistryError, *, actor: str
 ) -> None:
     await conn.rollback()
     logger.warning("device %s provisioning pending: %s", dev_eui, exc, extra={"dev_eui": dev_eui})

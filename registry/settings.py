@@ -3,7 +3,9 @@ reading the settings does not load the gRPC stack."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from storage.appkey_cipher import AppKeyCipher, parse_key
 
 
 class ChirpStackTarget(BaseModel):
@@ -38,3 +40,32 @@ class ChirpStackSettings(BaseModel):
         if self.tenant_id and self.application_id:
             return ChirpStackTarget(tenant_id=self.tenant_id, application_id=self.application_id)
         return None
+
+
+class RegistrySettings(BaseModel):
+    """`ICONE_REGISTRY__*`: the key that encrypts AppKeys kept until ChirpStack holds them.
+
+    Without `secret_key` no AppKey is ever stored (see docs/registry.md)."""
+
+    secret_key: SecretStr | None = None  # 32 bytes, URL-safe base64 (icone devices genkey)
+    old_secret_keys: list[SecretStr] = Field(default_factory=list)  # read-only, for rotation
+
+    @field_validator("secret_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_key(value.get_secret_value())
+        return value
+
+    @field_validator("old_secret_keys")
+    @classmethod
+    def _old_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            parse_key(key.get_secret_value())
+        return value
+
+    def cipher(self) -> AppKeyCipher | None:
+        if self.secret_key is None:
+            return None
+        older = tuple(parse_key(k.get_secret_value()) for k in self.old_secret_keys)
+        return AppKeyCipher(parse_key(self.secret_key.get_secret_value()), older)

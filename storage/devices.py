@@ -2,7 +2,8 @@
 async repository shared by the API and the command line.
 
 Writers take the caller's transaction and append the audit row in it. The AppKey lives in
-`device_keys` only until ChirpStack holds it; no row type here carries it.
+`device_keys` only until ChirpStack holds it, sealed (storage/appkey_cipher.py); no row type
+here carries it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from storage import audit, changes
+from storage.appkey_cipher import AppKeyCipher, Sealed
 from storage.errors import AlreadyExists, NotFoundError, StaleVersion
 
 WRITABLE = (
@@ -179,7 +181,7 @@ async def create(
     values: Mapping[str, Any],
     *,
     dev_eui: str,
-    app_key: str | None,
+    app_key: Sealed | None,
     provisioning: str,
     actor: str,
 ) -> DeviceRow:
@@ -190,9 +192,7 @@ async def create(
     except errors.UniqueViolation as exc:
         raise AlreadyExists(f"device {dev_eui} is registered already") from exc
     if app_key is not None:
-        await conn.execute(
-            "INSERT INTO device_keys (dev_eui, app_key) VALUES (%s, %s)", (dev_eui, app_key)
-        )
+        await set_app_key(conn, dev_eui, app_key)
     created = await get(conn, dev_eui)
     assert created is not None  # inserted in this transaction
     await audit.record(
@@ -246,18 +246,46 @@ async def update(
     return old, new
 
 
-async def set_app_key(conn: AsyncConnection[Any], dev_eui: str, app_key: str) -> None:
+async def set_app_key(conn: AsyncConnection[Any], dev_eui: str, app_key: Sealed) -> None:
     await conn.execute(
-        "INSERT INTO device_keys (dev_eui, app_key) VALUES (%s, %s) "
-        "ON CONFLICT (dev_eui) DO UPDATE SET app_key = excluded.app_key",
-        (dev_eui, app_key),
+        "INSERT INTO device_keys (dev_eui, key_id, ciphertext) VALUES (%s, %s, %s) "
+        "ON CONFLICT (dev_eui) DO UPDATE "
+        "SET key_id = excluded.key_id, ciphertext = excluded.ciphertext",
+        (dev_eui, app_key.key_id, app_key.ciphertext),
     )
 
 
-async def app_key(conn: AsyncConnection[Any], dev_eui: str) -> str | None:
-    cur = await conn.execute("SELECT app_key FROM device_keys WHERE dev_eui = %s", (dev_eui,))
+async def app_key(conn: AsyncConnection[Any], dev_eui: str) -> Sealed | None:
+    cur = await conn.execute(
+        "SELECT key_id, ciphertext FROM device_keys WHERE dev_eui = %s", (dev_eui,)
+    )
     row = await cur.fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else Sealed(str(row[0]), bytes(row[1]))
+
+
+async def rekey_app_keys(conn: AsyncConnection[Any], cipher: AppKeyCipher, *, actor: str) -> int:
+    """Re-encrypt with the current key every kept AppKey sealed by an older one (audited by
+    key id, never the key); returns how many. Raises AppKeyCipherError if one is unreadable,
+    and then the caller's transaction must be rolled back."""
+    cur = await conn.execute(
+        "SELECT dev_eui, key_id, ciphertext FROM device_keys WHERE key_id <> %s "
+        "ORDER BY dev_eui FOR UPDATE",
+        (cipher.current_id,),
+    )
+    rows = await cur.fetchall()
+    for dev_eui, old_id, ciphertext in rows:
+        clear = cipher.open(str(dev_eui), Sealed(str(old_id), bytes(ciphertext)))
+        await set_app_key(conn, str(dev_eui), cipher.seal(str(dev_eui), clear))
+        await audit.record(
+            conn,
+            actor=actor,
+            entity="device",
+            entity_id=str(dev_eui),
+            action="rekey",
+            old={"app_key_id": old_id},
+            new={"app_key_id": cipher.current_id},
+        )
+    return len(rows)
 
 
 async def forget_app_key(conn: AsyncConnection[Any], dev_eui: str) -> None:

@@ -16,12 +16,14 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from storage.appkey_cipher import AppKeyCipher
 from storage.errors import MigrationError
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_KEY = 0x1C0E_5EED  # advisory lock id for migrations
+_APPKEY_ENCRYPTED = 11  # migration that drops the clear AppKey column
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -134,8 +136,13 @@ def _choose_mode(
     return StorageMode.TIMESCALE
 
 
-def migrate(conninfo: str, wanted_mode: str = "auto") -> MigrationReport:
-    """Bring the schema to the newest version. Safe to run any number of times."""
+def migrate(
+    conninfo: str, wanted_mode: str = "auto", appkey_cipher: AppKeyCipher | None = None
+) -> MigrationReport:
+    """Bring the schema to the newest version. Safe to run any number of times.
+
+    `appkey_cipher` seals the clear AppKeys of a database older than migration 0011 (which
+    refuses to run while one is left in clear)."""
     if wanted_mode not in ("auto", "timescale", "plain"):
         raise MigrationError(f"unknown storage mode {wanted_mode!r}")
     migrations = discover()
@@ -143,7 +150,7 @@ def migrate(conninfo: str, wanted_mode: str = "auto") -> MigrationReport:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
             try:
-                return _migrate_locked(conn, migrations, wanted_mode)
+                return _migrate_locked(conn, migrations, wanted_mode, appkey_cipher)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     except psycopg.Error as exc:
@@ -151,7 +158,10 @@ def migrate(conninfo: str, wanted_mode: str = "auto") -> MigrationReport:
 
 
 def _migrate_locked(
-    conn: psycopg.Connection[tuple[object, ...]], migrations: list[Migration], wanted_mode: str
+    conn: psycopg.Connection[tuple[object, ...]],
+    migrations: list[Migration],
+    wanted_mode: str,
+    appkey_cipher: AppKeyCipher | None,
 ) -> MigrationReport:
     conn.execute(
         """
@@ -175,6 +185,8 @@ def _migrate_locked(
             continue
         logger.info("applying migration %04d_%s (%s mode)", migration.version, migration.name, mode)
         with conn.transaction():
+            if migration.version == _APPKEY_ENCRYPTED:
+                _seal_clear_appkeys(conn, appkey_cipher)
             conn.execute(sql.SQL(migration.statements(mode)))  # our own files, not input
             conn.execute(
                 "INSERT INTO icone_schema (version, name, mode) VALUES (%s, %s, %s)",
@@ -189,6 +201,25 @@ def _migrate_locked(
         status.installed or "not installed",
     )
     return MigrationReport(mode=mode, applied=applied, current=current, timescale=status)
+
+
+def _seal_clear_appkeys(
+    conn: psycopg.Connection[tuple[object, ...]], cipher: AppKeyCipher | None
+) -> None:
+    """Migration 0011 reads the sealed values from pg_temp.appkey_sealed (dropped at commit);
+    a migration is SQL and cannot read settings, so the encryption happens here."""
+    rows = conn.execute("SELECT dev_eui, app_key FROM device_keys").fetchall()
+    if not rows or cipher is None:
+        return  # nothing to seal, or 0011 itself refuses with the reason
+    conn.execute(
+        "CREATE TEMP TABLE appkey_sealed (dev_eui text PRIMARY KEY, key_id text NOT NULL, "
+        "ciphertext bytea NOT NULL) ON COMMIT DROP"
+    )
+    with conn.cursor() as cur, cur.copy("COPY appkey_sealed FROM STDIN") as copy:
+        for dev_eui, app_key in rows:
+            sealed = cipher.seal(str(dev_eui), str(app_key))
+            copy.write_row((dev_eui, sealed.key_id, sealed.ciphertext))
+    logger.info("sealed %d clear AppKey(s) with key id %s", len(rows), cipher.current_id)
 
 
 def storage_mode(conn: psycopg.Connection[tuple[object, ...]]) -> StorageMode | None:

@@ -17,6 +17,7 @@ import pytest
 from psycopg import sql
 
 from icone import embedded
+from storage.appkey_cipher import AppKeyCipher, generate_key, parse_key
 from storage.migrate import migrate
 
 os.environ.setdefault("TZ", "UTC")
@@ -60,6 +61,12 @@ def database(empty_database: str) -> str:
     """A fresh database with the schema migrated (plain or TimescaleDB, as the server allows)."""
     migrate(empty_database)
     return empty_database
+
+
+@pytest.fixture
+def appkey_cipher() -> AppKeyCipher:
+    """A fresh AppKey encryption key, as an operator sets ICONE_REGISTRY__SECRET_KEY."""
+    return AppKeyCipher(parse_key(generate_key()))
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from icone.embedded import RunningService, free_port
 from icone.runtime import running_api
 from registry.chirpstack import ChirpStackSettings
 from storage import apikeys
+from storage.appkey_cipher import AppKeyCipher
 from storage.registry import SiteSpec, upsert_sites
 from tests.browser.conftest import screenshot
 from tests.registry.chirpstack_fake import APPLICATION, TENANT, TOKEN, State, chirpstack_server
@@ -38,17 +39,19 @@ SITE = "datacenter-metropole"
 class Api:
     """The API on a fixed port, stoppable and restartable (a connection cut for real)."""
 
-    def __init__(self, database: str, chirpstack: ChirpStackSettings) -> None:
+    def __init__(self, database: str, chirpstack: ChirpStackSettings, cipher: AppKeyCipher) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._args = (database, chirpstack)
+        self._args = (database, chirpstack, cipher)
         self._stack: ExitStack | None = None
 
     def start(self) -> None:
-        database, chirpstack = self._args
+        database, chirpstack, cipher = self._args
         self._stack = ExitStack()
         self._stack.enter_context(
-            running_api(database, "127.0.0.1", self.port, chirpstack=chirpstack)
+            running_api(
+                database, "127.0.0.1", self.port, chirpstack=chirpstack, appkey_cipher=cipher
+            )
         )
 
     def stop(self) -> None:
@@ -67,10 +70,12 @@ def chirpstack() -> Iterator[tuple[ChirpStackSettings, State]]:
 
 
 @pytest.fixture
-def api(database: str, chirpstack: tuple[ChirpStackSettings, State]) -> Iterator[Api]:
+def api(
+    database: str, chirpstack: tuple[ChirpStackSettings, State], appkey_cipher: AppKeyCipher
+) -> Iterator[Api]:
     with psycopg.connect(database) as conn:
         upsert_sites(conn, [SiteSpec(SITE, "Datacenter métropolitain", "datacenter")])
-    server = Api(database, chirpstack[0])
+    server = Api(database, chirpstack[0], appkey_cipher)
     server.start()
     yield server
     server.stop()

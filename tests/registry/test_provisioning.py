@@ -25,12 +25,14 @@ from registry.errors import (
 )
 from registry.models import DeviceCreate
 from registry.settings import ChirpStackSettings
+from storage.appkey_cipher import AppKeyCipher, generate_key, parse_key
 from storage.registry import SiteSpec, upsert_sites
 from tests.registry.chirpstack_fake import APPLICATION, TENANT, TOKEN, chirpstack_server
 
 DEV = "a84041000181c2d7"
 KEY = "2B7E151628AED2A6ABF7158809CF4F3C"
 MODEL = "milesight-em300-th"  # LoRaWAN 1.0.2, regional parameters B, class A, 600 s
+CIPHER = AppKeyCipher(parse_key(generate_key()))  # ICONE_REGISTRY__SECRET_KEY of these tests
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +60,7 @@ def _run(
     catalogue: dict[str, ModelSheet],
     work: Callable[[AsyncConnection[Any], service.Registry], Awaitable[Any]],
     token: str = TOKEN,
+    cipher: AppKeyCipher | None = CIPHER,
 ) -> Any:
     settings = ChirpStackSettings(
         url=url, api_token=token, tenant_id=TENANT, application_id=APPLICATION, timeout_s=5
@@ -68,7 +71,7 @@ def _run(
             await AsyncConnection.connect(database) as conn,
             Provisioner.connect(settings) as provisioner,
         ):
-            return await work(conn, service.Registry(catalogue, settings, provisioner))
+            return await work(conn, service.Registry(catalogue, settings, provisioner, cipher))
 
     return asyncio.run(main())
 
@@ -292,7 +295,9 @@ def test_api_answers_for_chirpstack_errors(database: str, catalogue: dict[str, M
         settings = ChirpStackSettings(
             url=url, api_token=TOKEN, tenant_id=TENANT, application_id=APPLICATION
         )
-        with TestClient(create_app(database, chirpstack=settings, catalogue=catalogue)) as http:
+        with TestClient(
+            create_app(database, chirpstack=settings, catalogue=catalogue, appkey_cipher=CIPHER)
+        ) as http:
             cs.fail("DeviceService.CreateKeys", grpc.StatusCode.INVALID_ARGUMENT, "invalid nwk_key")
             refused = http.post("/devices", json=body, headers=admin)
             assert refused.status_code == 422

@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from storage import apikeys
+from storage.appkey_cipher import AppKeyCipher
+from storage.registry import SiteSpec, upsert_sites
 from tests.system.helpers import count
 
 DC_DEV = "a84041000181c2d7"
@@ -27,10 +29,12 @@ def _auth(token: str | None) -> dict[str, str]:
 
 
 @pytest.fixture
-def setup(database: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+def setup(
+    database: str, appkey_cipher: AppKeyCipher
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
     with psycopg.connect(database) as conn:
         keys = {"admin": apikeys.create_key(conn, "admin", "admin")}
-    with TestClient(create_app(database)) as client:
+    with TestClient(create_app(database, appkey_cipher=appkey_cipher)) as client:
         yield _populated(client, keys)
 
 
@@ -516,3 +520,30 @@ def test_csv_import_of_100_lines_with_3_bad(
     assert count(database, "SELECT count(*) FROM device_keys WHERE dev_eui LIKE '70b3d5%%'") == 97
     audited = "SELECT count(*) FROM audit_log WHERE entity_id LIKE '70b3d5%%' AND action = 'create'"
     assert count(database, audited) == 97
+
+
+def test_without_a_secret_key_an_app_key_is_refused_not_dropped(database: str) -> None:
+    """ChirpStack off and no ICONE_REGISTRY__SECRET_KEY: the AppKey would have to be stored
+    (in clear): 422 on app_key saying what to set; without app_key, registering works."""
+    with psycopg.connect(database) as conn:
+        upsert_sites(conn, [SiteSpec("dc", "Datacenter", "datacenter")])
+        admin = _auth(apikeys.create_key(conn, "admin", "admin"))
+    body = {"dev_eui": "00000000000000A1", "model": "milesight-em300-th", "site_id": "dc"}
+    with TestClient(create_app(database)) as client:
+        refused = client.post("/devices", json={**body, "app_key": KEY}, headers=admin)
+        assert refused.status_code == 422
+        errors = _errors(refused)
+        assert set(errors) == {("body", "app_key")}
+        assert "ICONE_REGISTRY__SECRET_KEY" in errors[("body", "app_key")]
+        assert KEY.lower() not in refused.text.lower()
+        assert client.get("/devices/00000000000000A1", headers=admin).status_code == 404
+        created = client.post("/devices", json=body, headers=admin)
+        assert created.status_code == 201
+        change = client.patch(
+            "/devices/00000000000000A1",
+            json={"app_key": KEY},
+            headers={**admin, "If-Match": created.headers["ETag"]},
+        )
+        assert change.status_code == 422
+        assert set(_errors(change)) == {("body", "app_key")}
+    assert count(database, "SELECT count(*) FROM device_keys", ()) == 0

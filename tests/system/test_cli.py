@@ -41,6 +41,7 @@ def _run(
         ("ICONE_DATABASE_URL", "mysql://db/icone", "ICONE_DATABASE_URL: must be a PostgreSQL URL"),
         ("ICONE_LOG_LEVEL", "LOUD", "ICONE_LOG_LEVEL"),
         ("ICONE_RETENTION__RAW_PERSONAL_DAYS", "5", "ICONE_RETENTION: raw personal retention"),
+        ("ICONE_REGISTRY__SECRET_KEY", "s3cr3t-short", "ICONE_REGISTRY__SECRET_KEY: must be 32"),
     ],
 )
 def test_bad_settings_exit_2_without_traceback(
@@ -50,6 +51,7 @@ def test_bad_settings_exit_2_without_traceback(
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "s3cr3t" not in result.stderr + result.stdout
 
 
 def test_secret_is_not_echoed_in_errors(tmp_path: Path) -> None:
@@ -228,3 +230,41 @@ def _bridge_children(pid: int) -> list[psutil.Process]:
         return [c for c in psutil.Process(pid).children() if "bridge" in " ".join(c.cmdline())]
     except psutil.NoSuchProcess:
         return []
+
+
+def test_devices_genkey_and_rekey(database: str, tmp_path: Path) -> None:
+    from storage.appkey_cipher import AppKeyCipher, Sealed, parse_key
+
+    generated = _run(["devices", "genkey"], {}, tmp_path)
+    assert generated.returncode == 0
+    old_key, new_key = generated.stdout.strip(), _run(["devices", "genkey"], {}, tmp_path).stdout
+    old = AppKeyCipher(parse_key(old_key))
+    sealed = old.seal("a84041000181c2d7", "2b7e151628aed2a6abf7158809cf4f3c")
+    with psycopg.connect(database) as conn:
+        conn.execute("INSERT INTO devices (dev_eui, model) VALUES ('a84041000181c2d7', 'x')")
+        conn.execute(
+            "INSERT INTO device_keys VALUES ('a84041000181c2d7', %s, %s)",
+            (sealed.key_id, sealed.ciphertext),
+        )
+    env = {"ICONE_DATABASE_URL": database, "ICONE_REGISTRY__SECRET_KEY": new_key.strip()}
+    refused = _run(["devices", "rekey"], env, tmp_path)
+    assert refused.returncode == 1
+    assert (
+        f"nothing re-encrypted: the AppKey of device a84041000181c2d7 was encrypted with key id {old.current_id}"
+        in refused.stderr
+    )
+    rotated = _run(
+        ["devices", "rekey"], {**env, "ICONE_REGISTRY__OLD_SECRET_KEYS": f'["{old_key}"]'}, tmp_path
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    new = AppKeyCipher(parse_key(new_key))
+    assert f"1 AppKey(s) re-encrypted with key id {new.current_id}" in rotated.stdout
+    with psycopg.connect(database) as conn:
+        row = conn.execute("SELECT key_id, ciphertext FROM device_keys").fetchone()
+    assert row is not None
+    assert new.open("a84041000181c2d7", Sealed(row[0], bytes(row[1]))) == (
+        "2b7e151628aed2a6abf7158809cf4f3c"
+    )
+    output = refused.stderr + rotated.stdout + rotated.stderr
+    assert old_key not in output
+    assert new_key.strip() not in output

@@ -23,6 +23,7 @@ from hardware.encoders import ENCODERS
 from hardware.state import PhysicalState
 from icone.embedded import RunningService
 from storage import apikeys
+from storage.appkey_cipher import AppKeyCipher
 from tests.system.helpers import bridge, bridge_config, count, now, publish, publisher, wait_for
 
 DEV = "a84041000181c2d7"
@@ -75,11 +76,16 @@ def _join(dev_eui: str) -> tuple[str, bytes]:
     return topic_for(dev_eui, "join"), encode_event(event, False, "join")
 
 
-def test_register_join_uplink_and_heard_device(broker: RunningService, database: str) -> None:
+def test_register_join_uplink_and_heard_device(
+    broker: RunningService, database: str, appkey_cipher: AppKeyCipher
+) -> None:
     with psycopg.connect(database) as conn:
         admin = {"Authorization": f"Bearer {apikeys.create_key(conn, 'admin', 'admin')}"}
     client = publisher(broker.url)
-    with bridge(bridge_config(broker.url), database), TestClient(create_app(database)) as http:
+    with (
+        bridge(bridge_config(broker.url), database),
+        TestClient(create_app(database, appkey_cipher=appkey_cipher)) as http,
+    ):
         # heard before registration: stored as an unknown device and dead-lettered
         publish(client, *_uplink(HEARD, 19.0))
         wait_for(
