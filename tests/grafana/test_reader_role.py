@@ -61,7 +61,7 @@ def test_the_role_reads_the_interface_and_nothing_else(database: str) -> None:
         conn.execute("SELECT * FROM icone_consumption(now() - interval '1 day', now())")
         for forbidden in (
             "SELECT * FROM api_keys",
-            "SELECT app_key FROM device_keys",
+            "SELECT ciphertext FROM device_keys",
             "SELECT * FROM audit_log",
             "SELECT payload FROM dead_letters",
             "SELECT * FROM network_events",
