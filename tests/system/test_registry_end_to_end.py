@@ -6,19 +6,12 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 
 import psycopg
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from hardware.chirpstack_events import (
-    APPLICATION_ID,
-    TENANT_ID,
-    encode_event,
-    topic_for,
-    uplink_event,
-)
+from hardware.chirpstack_events import encode_event, join_event, topic_for, uplink_event
 from hardware.encoders import ENCODERS
 from hardware.state import PhysicalState
 from icone.embedded import RunningService
@@ -55,24 +48,8 @@ def _uplink(dev_eui: str, temperature: float) -> tuple[str, bytes]:
 
 
 def _join(dev_eui: str) -> tuple[str, bytes]:
-    event = {
-        "deduplicationId": str(uuid.uuid4()),
-        "time": now().isoformat(),
-        "deviceInfo": {
-            "tenantId": TENANT_ID,
-            "tenantName": "Tours Métropole",
-            "applicationId": APPLICATION_ID,
-            "applicationName": "icone",
-            "deviceProfileId": str(uuid.uuid5(uuid.NAMESPACE_URL, MODEL)),
-            "deviceProfileName": MODEL,
-            "deviceName": "rack B4 inlet",
-            "devEui": dev_eui,
-            "deviceClassEnabled": "CLASS_A",
-            "tags": {},
-        },
-        "devAddr": "260b4f1a",
-        "regionConfigId": "eu868",
-    }
+    event = join_event(dev_eui=dev_eui, model=MODEL, time=now(), rng=random.Random(8))
+    event["deviceInfo"]["tags"] = {}  # the model must come from our registry
     return topic_for(dev_eui, "join"), encode_event(event, False, "join")
 
 
