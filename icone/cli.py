@@ -32,16 +32,12 @@ from icone import (
 )
 from icone.bench import indicators as bench_indicators
 from icone.embedded import EmbeddedError
+from icone.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE
 from icone.settings import Settings
 from ingest_service.errors import IngestError
 from storage.errors import StorageError
 
 logger = logging.getLogger("icone")
-
-EXIT_FAILED = 1  # the command ran and says what failed (a benchmark target missed...)
-EXIT_USAGE = 2  # bad configuration or arguments
-EXIT_UNAVAILABLE = 3  # a service (broker, database) cannot be reached
-EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM outside the long-running commands
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 import psycopg
 
 from icone.argtypes import iso_datetime, positive_int
+from icone.exit_codes import EXIT_FAILED, EXIT_USAGE
 from icone.settings import Settings
 from ingest_service.deadletters import STAGES, DeadLetterView, list_dead_letters
 from storage.errors import StorageError
 
-EXIT_FAILED_AGAIN = 1  # some dead letters failed again on replay
-EXIT_USAGE = 2
+EXIT_FAILED_AGAIN = EXIT_FAILED  # some dead letters failed again on replay
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,13 +13,12 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
+from icone.exit_codes import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE
 from icone.settings import Settings
 from storage.errors import StorageError
 from storage.migrate import storage_mode
 
-EXIT_CONFLICT = 1  # a dashboard changed in Grafana meanwhile; nothing overwritten
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 3
+EXIT_CONFLICT = EXIT_FAILED  # a dashboard changed in Grafana meanwhile; nothing overwritten
 TOKEN_ENV = "ICONE_GRAFANA_TOKEN"  # noqa: S105 (a variable name)
 PASSWORD_ENV = "ICONE_GRAFANA_DB_PASSWORD"  # noqa: S105 (a variable name)
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import psycopg
 
+from icone.exit_codes import EXIT_USAGE
 from icone.settings import Settings
 from storage.errors import StorageError
 from storage.opendata import DICTIONARY, METRICS, OpenDataCell, opendata_cells
-
-EXIT_USAGE = 2
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,15 +20,13 @@ import psycopg
 from psycopg import AsyncConnection
 
 from icone.argtypes import iso_datetime
+from icone.exit_codes import EXIT_FAILED, EXIT_USAGE
 from icone.settings import Settings
 from storage import apikeys
 from storage.errors import AlreadyExists, NotFoundError, StorageError
 
 if TYPE_CHECKING:  # the registry and gRPC stack load only when a devices command runs
     from registry.service import Registry
-
-EXIT_FAILED = 1  # some lines rejected, some devices still pending
-EXIT_USAGE = 2
 
 
 def _actor() -> str:
