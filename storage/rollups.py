@@ -6,8 +6,8 @@ PostgreSQL: `icone_refresh_rollups` re-materializes the rollup tables from `sinc
 Either way a refresh never materializes the newest `icone_rollup_margin()`, also covers the
 device-days of `rollup_invalidations` (late rows: day and month figures read them from raw
 readings until then), and clears the invalidations of the refresh epochs before its own
-(migration 0006 explains why that cannot lose a row written meanwhile). The maintenance job
-calls it periodically.
+(migration 0006 explains why that cannot lose a row written meanwhile). Then the figure cache
+of the indicators follows (migration 0012). The maintenance job calls it periodically.
 """
 
 from __future__ import annotations
@@ -52,8 +52,21 @@ def refresh_rollups(
             )
         else:
             raise StorageError("the schema is not migrated")
+        refresh_figure_cache(conn)
     except psycopg.Error as exc:
         raise StorageError(f"rollup refresh from {since.isoformat()} failed: {exc}") from exc
+
+
+def refresh_figure_cache(conn: psycopg.Connection[Any]) -> int:
+    """Move the figure and thermal caches' horizons up to the settled readings (migration
+    0012); returns the rows written. Runs after the rollups, whose daily rows it reads."""
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT icone_refresh_figure_cache() + icone_refresh_thermal_cache()"
+        ).fetchone()
+    written = int(row[0]) if row else 0
+    logger.info("figure cache refreshed", extra={"rows": written})
+    return written
 
 
 def _refresh_caggs(conn: psycopg.Connection[Any], since: datetime, until: datetime | None) -> None:

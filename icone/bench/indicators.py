@@ -40,7 +40,7 @@ from icone.runtime import running_api
 from storage import apikeys
 from storage.indicators import DeviceModel, set_datacenter_metering, sync_device_models
 from storage.migrate import StorageMode, migrate
-from storage.rollups import refresh_rollups
+from storage.rollups import refresh_figure_cache, refresh_rollups
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +127,37 @@ def _measure(url: str, now: datetime, runs: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def _bench_mode(url: str, mode: StorageMode, scale: float, runs: int) -> dict[str, Any]:
+def _measure_loaded(url: str, mode: StorageMode, scale: float, runs: int) -> dict[str, Any]:
+    """Endpoints only, on the database an earlier `keep` run loaded and gave its registry
+    facts (after a migration that changed the indicator functions, say): its year ends where
+    the load's did."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT max(time), count(*) FROM measurements").fetchone()
+        models = conn.execute("SELECT count(*) FROM device_models").fetchone()
+        if row is None or row[0] is None or not models or not models[0]:
+            raise ValueError("the kept benchmark database is empty: run once with keep first")
+        devices = conn.execute("SELECT count(*) FROM devices").fetchone()
+        if devices is None or devices[0] != len(_fleet(scale)):
+            raise ValueError(f"the kept benchmark database was loaded at another scale ({devices})")
+        refresh_figure_cache(conn)  # what the maintenance job does after a migration
+        conn.execute("ANALYZE")
+    now = row[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return {
+        "mode": str(mode),
+        "devices": devices[0],
+        "readings": row[1],
+        "reused": True,
+        "endpoints": _measure(url, now, runs),
+    }
+
+
+def _bench_mode(
+    url: str, mode: StorageMode, scale: float, runs: int, reuse: bool = False
+) -> dict[str, Any]:
     fleet = _fleet(scale)
     migrate(url, str(mode))
+    if reuse:
+        return _measure_loaded(url, mode, scale, runs)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = now - timedelta(days=365)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -157,11 +185,16 @@ def run(
     database_url: str | None = None,
     only: StorageMode | None = None,
     runs: int = RUNS,
+    keep: bool = False,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """On `database_url`'s server (plain, and TimescaleDB when preloaded; `only` one of them)
-    or on an embedded plain PostgreSQL; databases icone_bench_indicators_<mode>, dropped."""
+    or on an embedded plain PostgreSQL; databases icone_bench_indicators_<mode>, dropped
+    unless `keep`; `reuse` measures again on the ones a `keep` run left (no load)."""
     if not 0 < scale <= 1:
         raise ValueError("scale must be in (0, 1]")
+    if (keep or reuse) and database_url is None:
+        raise ValueError("keep and reuse need a server (ICONE_DATABASE_URL), not an embedded one")
     results = []
     with contextlib.ExitStack() as stack:
         server_url = database_url
@@ -170,9 +203,9 @@ def run(
             server_url = stack.enter_context(embedded.postgres(Path(state))).url
         for mode in server_modes(server_url, only):
             name = f"icone_bench_indicators_{mode}"
-            with _bench_database(server_url, name, keep=False, reuse=False) as url:
+            with _bench_database(server_url, name, keep=keep, reuse=reuse) as url:
                 logger.info("indicators benchmark", extra={"mode": str(mode), "scale": scale})
-                results.append(_bench_mode(url, mode, scale, runs))
+                results.append(_bench_mode(url, mode, scale, runs, reuse))
     report = {"scale": scale, "runs_per_endpoint": runs, "targets": TARGETS, "results": results}
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -190,11 +223,15 @@ def add_parser(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--mode", choices=("both", "plain", "timescale"), default="both")
     p.add_argument("--runs", type=int, default=RUNS, help="requests per endpoint")
     p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
+    p.add_argument("--keep", action="store_true", help="leave the loaded databases on the server")
+    p.add_argument(
+        "--reuse", action="store_true", help="measure again on the databases a --keep run left"
+    )
 
 
 def cmd_bench_indicators(settings: Any, args: argparse.Namespace) -> int:
     url = settings.database_url.get_secret_value() if settings.database_url else None
     only = None if args.mode == "both" else StorageMode(args.mode)
-    report = run(args.scale, args.json, url, only, args.runs)
+    report = run(args.scale, args.json, url, only, args.runs, args.keep, args.reuse)
     print(json.dumps(report, indent=2))  # noqa: T201 (a command's result)
     return 0
