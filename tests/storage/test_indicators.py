@@ -368,6 +368,11 @@ def test_emission_factor_file_loads_idempotently(database: str) -> None:
     factors = read_emission_factors(EMISSION_FACTORS_FILE)
     assert factors, "the shipped file has factors"
     assert all(f.source and f.year for f in factors)
+    # ADEME's elements, identified: one per calendar year, back to back, the last open-ended
+    assert all(f.source_id and f.source_id.isdigit() for f in factors)
+    ordered = sorted(factors, key=lambda f: f.valid_from)
+    assert all(a.valid_to == b.valid_from for a, b in zip(ordered, ordered[1:], strict=False))
+    assert ordered[-1].valid_to is None
     with psycopg.connect(database, autocommit=True) as conn:
         assert load_emission_factors(conn, factors) == len(factors)
         assert load_emission_factors(conn, factors) == 0
