@@ -285,6 +285,7 @@ BEGIN
       AND icone_bucket_next(c.span, c.bucket) > h;
 END $$;
 
+-- Late rows (one scan of the statement's rows when there are none, as 0006's trigger).
 CREATE FUNCTION icone_forget_late_figures()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -299,6 +300,23 @@ BEGIN
           WHERE n.time < now() - icone_rollup_margin() / 2
           GROUP BY 1, 2, 3) r
     JOIN metric_kinds k ON k.metric = r.metric AND k.kind IN ('counter', 'interval');
+    -- thermal time (below): a sensor's horizon goes back one hold before its late rows
+    WITH late AS (
+        SELECT n.dev_eui,
+               icone_bucket_start('day', min(n.time)
+                                         - icone_max_hold_s(n.dev_eui) * interval '1 second') AS h
+        FROM new_rows n
+        WHERE n.time < now() - icone_rollup_margin() / 2
+          AND n.metric IN ('temperature', 'relative_humidity')
+        GROUP BY n.dev_eui
+    ),
+    moved AS (
+        UPDATE thermal_cache_horizon x SET horizon = l.h
+        FROM late l WHERE x.dev_eui = l.dev_eui AND x.horizon > l.h
+        RETURNING x.dev_eui, x.horizon
+    )
+    DELETE FROM thermal_cache c USING moved m
+    WHERE c.dev_eui = m.dev_eui AND c.day >= m.horizon;
     RETURN NULL;
 END $$;
 
@@ -866,44 +884,6 @@ BEGIN
     END LOOP;
     RETURN written;
 END $$;
-
--- Late temperature or humidity rows: the sensor's thermal horizon goes back one hold before
--- the earliest of them (an AFTER statement trigger, as icone_forget_late_figures).
-CREATE FUNCTION icone_forget_late_thermal()
-RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM new_rows n
-                   WHERE n.time < now() - icone_rollup_margin() / 2
-                     AND n.metric IN ('temperature', 'relative_humidity'))
-    THEN
-        RETURN NULL;
-    END IF;
-    PERFORM pg_advisory_xact_lock_shared(icone_figure_cache_lock_key());
-    WITH late AS (
-        SELECT n.dev_eui,
-               icone_bucket_start('day', min(n.time)
-                                         - icone_max_hold_s(n.dev_eui) * interval '1 second') AS h
-        FROM new_rows n
-        WHERE n.time < now() - icone_rollup_margin() / 2
-          AND n.metric IN ('temperature', 'relative_humidity')
-        GROUP BY n.dev_eui
-    ),
-    moved AS (
-        UPDATE thermal_cache_horizon x SET horizon = l.h
-        FROM late l WHERE x.dev_eui = l.dev_eui AND x.horizon > l.h
-        RETURNING x.dev_eui, x.horizon
-    )
-    DELETE FROM thermal_cache c USING moved m
-    WHERE c.dev_eui = m.dev_eui AND c.day >= m.horizon;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER measurements_forget_thermal_insert AFTER INSERT ON measurements
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION icone_forget_late_thermal();
-CREATE TRIGGER measurements_forget_thermal_update AFTER UPDATE ON measurements
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION icone_forget_late_thermal();
 
 -- What the thermal time is judged by, or how long a reading holds, changed: the sensors
 -- concerned are recomputed from their first day (all of them for an envelope).
