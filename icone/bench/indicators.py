@@ -5,8 +5,11 @@ per site: 8 electricity, 6 water, 6 temperature), in plain PostgreSQL and Timesc
 The data set is given the registry facts the indicators read: catalogue models per category
 (900 s uplink interval), floor areas, and a datacenter at site-000 (facility_total, it_load
 and cooling meters, the other electricity meters there sub-meters, the temperature sensors
-rack inlets). Targets (TimescaleDB, scale 1): each endpoint p95 < 150 ms, the yearly summary
-< 1 s. Timing targets live here, never in tests.
+rack inlets). Three sets of timings in one run, on one API: the floor (GET /whoami: the cost
+of any authenticated request), each endpoint as served (migration 0012's caches filled by the
+refresh the maintenance job runs) and the baseline (the caches emptied: every figure computed
+from the rollups and raw readings, as before 0012). Targets (TimescaleDB, scale 1): each
+endpoint p95 < 150 ms, the yearly summary < 1 s. Timing targets live here, never in tests.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from icone import embedded
 from icone.bench.storage import (
@@ -45,6 +49,7 @@ from storage.rollups import refresh_figure_cache, refresh_rollups
 logger = logging.getLogger(__name__)
 
 RUNS = 20
+BASELINE_RUNS = 3  # the uncached baseline takes seconds per call at scale 1
 TARGETS = {"endpoint_p95_ms": 150, "summary_p95_ms": 1000}
 _MODELS = {ENERGY: "bench-energy", WATER: "bench-water", TEMPERATURE: "bench-climate"}
 
@@ -106,28 +111,62 @@ def _endpoints(now: datetime) -> dict[str, tuple[str, dict[str, Any]]]:
     }
 
 
-def _measure(url: str, now: datetime, runs: int) -> dict[str, dict[str, float]]:
+_CACHES = ("figure_cache", "figure_cache_horizon", "thermal_cache", "thermal_cache_horizon")
+
+
+def _empty_caches(conn: psycopg.Connection[Any]) -> None:
+    """The baseline: every figure computed from the rollups and raw readings (0012's caches
+    emptied; nothing refills them until refresh_figure_cache)."""
+    for table in _CACHES:
+        conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+
+
+def _measure(
+    url: str, now: datetime, runs: int, baseline_runs: int
+) -> tuple[dict[str, float], dict[str, dict[str, dict[str, float]]]]:
+    """One API, three sets of timings: the floor (GET /whoami: auth, routing, one query),
+    each endpoint with the caches filled (ours), then with them emptied (the baseline);
+    the caches are filled again afterwards."""
     with psycopg.connect(url, autocommit=True) as conn:
         token = apikeys.create_key(conn, "bench", "reporting")
+        refresh_figure_cache(conn)
     headers = {"Authorization": f"Bearer {token}"}
     port = embedded.free_port()
-    out = {}
+
+    def timed(path: str, params: dict[str, Any], n: int) -> dict[str, float]:
+        query = urllib.parse.urlencode(params)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}?{query}", headers=headers)
+
+        def call() -> object:
+            with urllib.request.urlopen(request, timeout=900) as response:  # noqa: S310
+                return response.read()
+
+        return _timed(call, n)
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
     with running_api(url, "127.0.0.1", port):
+        floor = timed("/whoami", {}, runs)
         for name, (path, params) in _endpoints(now).items():
-            query = urllib.parse.urlencode(params)
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}{path}?{query}", headers=headers
-            )
+            out[name] = {"cached": timed(path, params, runs)}
+        with psycopg.connect(url, autocommit=True) as conn:
+            _empty_caches(conn)
+            try:
+                for name, (path, params) in _endpoints(now).items():
+                    logger.info("indicators baseline", extra={"endpoint": name})
+                    out[name]["uncached"] = timed(path, params, baseline_runs)
+            finally:
+                refresh_figure_cache(conn)
+    return floor, out
 
-            def call(request: urllib.request.Request = request) -> object:
-                with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-                    return response.read()
 
-            out[name] = _timed(call, runs)
-    return out
+def _results(url: str, now: datetime, runs: int, baseline_runs: int) -> dict[str, Any]:
+    floor, endpoints = _measure(url, now, runs, baseline_runs)
+    return {"floor_whoami": floor, "endpoints": endpoints}
 
 
-def _measure_loaded(url: str, mode: StorageMode, scale: float, runs: int) -> dict[str, Any]:
+def _measure_loaded(
+    url: str, mode: StorageMode, scale: float, runs: int, baseline_runs: int
+) -> dict[str, Any]:
     """Endpoints only, on the database an earlier `keep` run loaded and gave its registry
     facts (after a migration that changed the indicator functions, say): its year ends where
     the load's did."""
@@ -147,17 +186,17 @@ def _measure_loaded(url: str, mode: StorageMode, scale: float, runs: int) -> dic
         "devices": devices[0],
         "readings": row[1],
         "reused": True,
-        "endpoints": _measure(url, now, runs),
+        **_results(url, now, runs, baseline_runs),
     }
 
 
 def _bench_mode(
-    url: str, mode: StorageMode, scale: float, runs: int, reuse: bool = False
+    url: str, mode: StorageMode, scale: float, runs: int, baseline_runs: int, reuse: bool
 ) -> dict[str, Any]:
     fleet = _fleet(scale)
     migrate(url, str(mode))
     if reuse:
-        return _measure_loaded(url, mode, scale, runs)
+        return _measure_loaded(url, mode, scale, runs, baseline_runs)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = now - timedelta(days=365)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -175,7 +214,7 @@ def _bench_mode(
         "mode": str(mode),
         "devices": len(fleet),
         "readings": readings,
-        "endpoints": _measure(url, now, runs),
+        **_results(url, now, runs, baseline_runs),
     }
 
 
@@ -187,6 +226,7 @@ def run(
     runs: int = RUNS,
     keep: bool = False,
     reuse: bool = False,
+    baseline_runs: int = BASELINE_RUNS,
 ) -> dict[str, Any]:
     """On `database_url`'s server (plain, and TimescaleDB when preloaded; `only` one of them)
     or on an embedded plain PostgreSQL; databases icone_bench_indicators_<mode>, dropped
@@ -205,8 +245,14 @@ def run(
             name = f"icone_bench_indicators_{mode}"
             with _bench_database(server_url, name, keep=keep, reuse=reuse) as url:
                 logger.info("indicators benchmark", extra={"mode": str(mode), "scale": scale})
-                results.append(_bench_mode(url, mode, scale, runs, reuse))
-    report = {"scale": scale, "runs_per_endpoint": runs, "targets": TARGETS, "results": results}
+                results.append(_bench_mode(url, mode, scale, runs, baseline_runs, reuse))
+    report = {
+        "scale": scale,
+        "runs_per_endpoint": runs,
+        "baseline_runs_per_endpoint": baseline_runs,
+        "targets": TARGETS,
+        "results": results,
+    }
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
@@ -222,6 +268,12 @@ def add_parser(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--scale", type=float, default=1.0, help="fraction of 1,000 devices x 1 year")
     p.add_argument("--mode", choices=("both", "plain", "timescale"), default="both")
     p.add_argument("--runs", type=int, default=RUNS, help="requests per endpoint")
+    p.add_argument(
+        "--baseline-runs",
+        type=int,
+        default=BASELINE_RUNS,
+        help="requests per endpoint with the caches emptied (the baseline)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
     p.add_argument("--keep", action="store_true", help="leave the loaded databases on the server")
     p.add_argument(
@@ -232,6 +284,8 @@ def add_parser(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def cmd_bench_indicators(settings: Any, args: argparse.Namespace) -> int:
     url = settings.database_url.get_secret_value() if settings.database_url else None
     only = None if args.mode == "both" else StorageMode(args.mode)
-    report = run(args.scale, args.json, url, only, args.runs, args.keep, args.reuse)
+    report = run(
+        args.scale, args.json, url, only, args.runs, args.keep, args.reuse, args.baseline_runs
+    )
     print(json.dumps(report, indent=2))  # noqa: T201 (a command's result)
     return 0

@@ -573,15 +573,18 @@ BEGIN
     END LOOP;
 END $$;
 
--- The parts summed: per bucket (day or month), device and register.
+-- The parts summed: per bucket (day or month), device and register. A month is the sum of
+-- its days' pro rata shares, which in floating point can differ from the share computed at
+-- once in the last bits (100 kWh over 31 days: 99.99999999999999): figures are rounded to
+-- 1e-9 of their unit, a millionth of the finest register step (1 Wh, 1 L).
 CREATE FUNCTION icone_register_figures(p_metric text, p_from timestamptz, p_to timestamptz,
                                        p_bucket text, p_devs text[], p_site text DEFAULT NULL,
                                        p_consumption boolean DEFAULT true)
 RETURNS TABLE (bucket timestamptz, dev_eui text, channel text, consumption double precision,
                readings bigint, days_with_data integer)
 LANGUAGE sql STABLE AS $$
-    SELECT p.bucket, p.dev_eui, p.channel, sum(p.consumption), sum(p.readings)::bigint,
-           sum(p.days_with_data)::integer
+    SELECT p.bucket, p.dev_eui, p.channel, round(sum(p.consumption)::numeric, 9)::float8,
+           sum(p.readings)::bigint, sum(p.days_with_data)::integer
     FROM icone_figure_parts(p_metric, p_from, p_to, p_bucket, p_devs, p_site, p_consumption) p
     GROUP BY 1, 2, 3
 $$;
@@ -971,3 +974,7 @@ AS $$
     GROUP BY s.site_id, s.dev_eui, s.location, s.window_s
     ORDER BY 1, 2
 $$;
+
+-- Grafana's read-only role (0009) reads the indicators, hence their caches.
+GRANT SELECT ON figure_cache, figure_cache_horizon, thermal_cache, thermal_cache_horizon
+    TO icone_grafana;
