@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -128,7 +129,8 @@ def _measure(
     each endpoint with the caches filled (ours), then with them emptied (the baseline);
     the caches are filled again afterwards."""
     with psycopg.connect(url, autocommit=True) as conn:
-        token = apikeys.create_key(conn, "bench", "reporting")
+        # a name of its own: a kept database keeps the keys of earlier runs
+        token = apikeys.create_key(conn, f"bench-{time.time_ns()}", "reporting")
         refresh_figure_cache(conn)
     headers = {"Authorization": f"Bearer {token}"}
     port = embedded.free_port()
