@@ -245,9 +245,7 @@ def test_cached_and_computed_figures_agree(conn: psycopg.Connection[Any]) -> Non
     )
     assert conn.execute("SELECT count(*) FROM rollup_invalidations").fetchone() != (0,)
     late = _check(conn)
-    assert _settled(late) != _settled(
-        refreshed
-    )  # the late rows changed figures
+    assert _settled(late) != _settled(refreshed)  # the late rows changed figures
 
     # a technician's record: E1's meter swapped on 15 March
     conn.execute(

@@ -6,6 +6,7 @@ in summer (22:00Z). Every expected value is worked out in the comment next to it
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -371,7 +372,7 @@ def test_emission_factor_file_loads_idempotently(database: str) -> None:
     # ADEME's elements, identified: one per calendar year, back to back, the last open-ended
     assert all(f.source_id and f.source_id.isdigit() for f in factors)
     ordered = sorted(factors, key=lambda f: f.valid_from)
-    assert all(a.valid_to == b.valid_from for a, b in zip(ordered, ordered[1:], strict=False))
+    assert all(a.valid_to == b.valid_from for a, b in itertools.pairwise(ordered))
     assert ordered[-1].valid_to is None
     with psycopg.connect(database, autocommit=True) as conn:
         assert load_emission_factors(conn, factors) == len(factors)
