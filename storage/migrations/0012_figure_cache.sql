@@ -29,6 +29,10 @@
 -- Both take the cache's advisory lock shared, the refresh takes it exclusively: a refresh
 -- never writes rows computed before a change it did not see. Deleting raw rows (retention)
 -- changes nothing, as for the rollups.
+--
+-- Every function here runs with jit = off, as icone_consumption does (0002): a plan over every
+-- chunk of the hypertables passes jit_above_cost, and compiling it took up to 33 s (the
+-- refresh's work list at 1,000 devices) for statements that run in milliseconds.
 
 -- 0006's icone_consumption, with one change: the last reading before the window is looked
 -- for in the week before it first, then in the whole history only if there is none (0006
@@ -265,7 +269,8 @@ $$;
 -- A register the cache does not know yet gets a horizon of '-infinity'.
 CREATE FUNCTION icone_forget_figures(p_dev_eui text, p_metric text, p_channel text,
                                      p_t0 timestamptz)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET jit = off
+AS $$
 DECLARE
     h timestamptz;
 BEGIN
@@ -287,7 +292,8 @@ END $$;
 
 -- Late rows (one scan of the statement's rows when there are none, as 0006's trigger).
 CREATE FUNCTION icone_forget_late_figures()
-RETURNS trigger LANGUAGE plpgsql AS $$
+RETURNS trigger LANGUAGE plpgsql SET jit = off
+AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.time < now() - icone_rollup_margin() / 2)
     THEN
@@ -330,7 +336,8 @@ CREATE TRIGGER measurements_forget_figures_update AFTER UPDATE ON measurements
 -- A technician's record changes the points of its register at any time: the register's
 -- cache is emptied (the next refresh recomputes it).
 CREATE FUNCTION icone_forget_recorded_figures()
-RETURNS trigger LANGUAGE plpgsql AS $$
+RETURNS trigger LANGUAGE plpgsql SET jit = off
+AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(icone_figure_cache_lock_key());
     IF TG_OP <> 'INSERT' THEN
@@ -352,7 +359,8 @@ CREATE TRIGGER counter_registers_forget_figures
 -- days of each register in [its old horizon, its new one) (table _fc_work of the refresh).
 CREATE FUNCTION icone_fill_figure_days(p_from timestamptz, p_to timestamptz,
                                        p_dev_eui text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql SET jit = off
+AS $$
 DECLARE
     written bigint;
 BEGIN
@@ -384,7 +392,8 @@ END $$;
 -- rollups. Registers are found in the daily rows since the previous refresh (two days back),
 -- all of them on the first call; late rows add theirs through the trigger.
 CREATE FUNCTION icone_refresh_figure_cache()
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql SET jit = off
+AS $$
 DECLARE
     settled timestamptz := now() - icone_rollup_margin();
     scan_from timestamptz;    -- registers are looked for in the daily rows from there
@@ -506,6 +515,7 @@ RETURNS TABLE (bucket timestamptz, dev_eui text, channel text, consumption doubl
                readings bigint, days_with_data integer)
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan    -- as icone_consumption: planning the daily view
+SET jit = off
 AS $$                                       -- over every chunk costs more than running it
 #variable_conflict use_column
 DECLARE
@@ -597,7 +607,8 @@ CREATE FUNCTION icone_register_figures(p_metric text, p_from timestamptz, p_to t
                                        p_consumption boolean DEFAULT true)
 RETURNS TABLE (bucket timestamptz, dev_eui text, channel text, consumption double precision,
                readings bigint, days_with_data integer)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET jit = off
+AS $$
     SELECT p.bucket, p.dev_eui, p.channel, round(sum(p.consumption)::numeric, 9)::float8,
            sum(p.readings)::bigint, sum(p.days_with_data)::integer
     FROM icone_figure_parts(p_metric, p_from, p_to, p_bucket, p_devs, p_site, p_consumption) p
@@ -714,7 +725,8 @@ RETURNS TABLE (scope text, period_start timestamptz, period_end timestamptz, kwh
                kgco2e double precision, factor double precision, factor_unit text,
                factor_id bigint, factor_source text, factor_source_id text, factor_year integer,
                coverage double precision, method text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET jit = off
+AS $$
     WITH bounds AS (
         SELECT icone_bucket_start('day', p_from) AS d0, icone_bucket_ceil('day', p_to) AS d1
     ),
@@ -879,7 +891,8 @@ END $$;
 -- The sensors (role rack_inlet) whose thermal time is cached: their horizon goes to the
 -- last local day ending a hold before now() - icone_rollup_margin(); returns rows written.
 CREATE FUNCTION icone_refresh_thermal_cache()
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql SET jit = off
+AS $$
 DECLARE
     written bigint := 0;
     n bigint;
@@ -918,7 +931,8 @@ END $$;
 -- What the thermal time is judged by, or how long a reading holds, changed: the sensors
 -- concerned are recomputed from their first day (all of them for an envelope).
 CREATE FUNCTION icone_forget_thermal()
-RETURNS trigger LANGUAGE plpgsql AS $$
+RETURNS trigger LANGUAGE plpgsql SET jit = off
+AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(icone_figure_cache_lock_key());
     IF TG_TABLE_NAME = 'ashrae_envelopes' THEN
@@ -1070,7 +1084,8 @@ RETURNS TABLE (section text, indicator text, scope text, period_start timestampt
                period_end timestamptz, figure double precision, unit text,
                coverage double precision, devices text, gap_days integer, factor text,
                method text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET jit = off
+AS $$
 #variable_conflict use_column
 DECLARE
     y0 timestamptz := make_date(p_year, 1, 1)::timestamp AT TIME ZONE 'Europe/Paris';
@@ -1157,3 +1172,13 @@ BEGIN
                                ('silent', f.silent::double precision),
                                ('low_battery', f.low::double precision)) AS i (indicator, figure);
 END $$;
+
+-- 0008's other indicator functions without JIT either (see the header): measured at 1,000
+-- devices, JIT compilation was up to half of a call (datacenter over a year 250 -> 85 ms).
+ALTER FUNCTION icone_metered(text, timestamptz, timestamptz, text, text, text[]) SET jit = off;
+ALTER FUNCTION icone_energy(timestamptz, timestamptz, text, text, text[]) SET jit = off;
+ALTER FUNCTION icone_water(timestamptz, timestamptz, text, text, text[]) SET jit = off;
+ALTER FUNCTION icone_metered_yoy(text, integer, text, text[]) SET jit = off;
+ALTER FUNCTION icone_datacenter(timestamptz, timestamptz, text, text[]) SET jit = off;
+ALTER FUNCTION icone_water_alerts(timestamptz, text[], double precision) SET jit = off;
+ALTER FUNCTION icone_opendata(integer, text, integer) SET jit = off;
