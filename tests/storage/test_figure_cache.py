@@ -23,6 +23,7 @@ import pytest
 
 from storage.indicators import DeviceModel, sync_device_models
 from tests.storage.helpers import add_site, refresh, utc
+from tests.storage.helpers import put_series as put
 
 ENERGY = "energy_active_import_index"
 WATER = "water_volume_index"
@@ -61,23 +62,6 @@ def _device(
         "INSERT INTO devices (dev_eui, model, site_id, role, installed_at) "
         "VALUES (%s, %s, %s, %s, %s)",
         (dev_eui, model, site, role, installed_at),
-    )
-
-
-def put(
-    conn: psycopg.Connection[Any],
-    dev_eui: str,
-    metric: str,
-    readings: list[tuple[datetime, float]],
-    channel: str = "",
-) -> None:
-    """One INSERT for a series (the writer's batches are one statement too): the statement
-    triggers run once, not once per row as with helpers.put."""
-    conn.execute(
-        "INSERT INTO measurements (time, dev_eui, metric, channel, value) "
-        "SELECT t, %s, %s, %s, v FROM unnest(%s::timestamptz[], %s::float8[]) AS r (t, v) "
-        "ON CONFLICT DO NOTHING",
-        (dev_eui, metric, channel, [t for t, _ in readings], [v for _, v in readings]),
     )
 
 
