@@ -294,31 +294,32 @@ END $$;
 CREATE FUNCTION icone_forget_late_figures()
 RETURNS trigger LANGUAGE plpgsql SET jit = off
 AS $$
+DECLARE
+    late timestamptz := now() - icone_rollup_margin() / 2;    -- rows older than this are late
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.time < now() - icone_rollup_margin() / 2)
-    THEN
+    IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.time < late) THEN
         RETURN NULL;    -- live rows only: no cached day can depend on them
     END IF;
     PERFORM pg_advisory_xact_lock_shared(icone_figure_cache_lock_key());
     PERFORM icone_forget_figures(r.dev_eui, r.metric, r.channel, r.t0)
     FROM (SELECT n.dev_eui, n.metric, n.channel, min(n.time) AS t0
           FROM new_rows n
-          WHERE n.time < now() - icone_rollup_margin() / 2
+          WHERE n.time < late
           GROUP BY 1, 2, 3) r
     JOIN metric_kinds k ON k.metric = r.metric AND k.kind IN ('counter', 'interval');
     -- thermal time (below): a sensor's horizon goes back one hold before its late rows
-    WITH late AS (
+    WITH late_sensors AS (
         SELECT n.dev_eui,
                icone_bucket_start('day', min(n.time)
                                          - icone_max_hold_s(n.dev_eui) * interval '1 second') AS h
         FROM new_rows n
-        WHERE n.time < now() - icone_rollup_margin() / 2
+        WHERE n.time < late
           AND n.metric IN ('temperature', 'relative_humidity')
         GROUP BY n.dev_eui
     ),
     moved AS (
         UPDATE thermal_cache_horizon x SET horizon = l.h
-        FROM late l WHERE x.dev_eui = l.dev_eui AND x.horizon > l.h
+        FROM late_sensors l WHERE x.dev_eui = l.dev_eui AND x.horizon > l.h
         RETURNING x.dev_eui, x.horizon
     )
     DELETE FROM thermal_cache c USING moved m
@@ -428,11 +429,11 @@ BEGIN
     ),
     moves AS (
         SELECT h.dev_eui, h.metric, h.channel, h.horizon,
-               coalesce(r.new_h, CASE WHEN r.new_h IS NULL THEN (
+               coalesce(r.new_h, (    -- evaluated only when the week had nothing
                    SELECT max(a.bucket) FROM measurements_daily_current a
                    WHERE a.dev_eui = h.dev_eui AND a.metric = h.metric
                      AND a.channel = h.channel AND a.bucket >= h.horizon
-                     AND a.first_t <= settled) END) AS new_h
+                     AND a.first_t <= settled)) AS new_h
         FROM figure_cache_horizon h
         LEFT JOIN recent r
           ON r.dev_eui = h.dev_eui AND r.metric = h.metric AND r.channel = h.channel
