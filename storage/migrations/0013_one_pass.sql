@@ -1,0 +1,304 @@
+-- 0013: the figures and the coverage of a metered indicator in one pass. 0012's
+-- icone_metered and icone_datacenter called icone_device_figures and icone_coverage, and each
+-- of those read the figure cache and the live daily rows ("today", real-time aggregation in
+-- TimescaleDB mode) of every meter in scope: the same rows twice per call. icone_device_rows
+-- below reads them once and gives both; icone_device_figures and icone_coverage become its
+-- two halves (same arguments, same rows as 0012's), so each rule is still written once.
+
+-- Per device and bucket (day, month or year) of [p_from, p_to):
+--   figure rows (register NOT NULL; coverage columns NULL): 0012's icone_device_figures: the
+--     device's 'total' register(s), or when it has none the sum of its tariff registers
+--     (register 'total'), plus one row per tariff register;
+--   coverage rows (register NULL; figure NULL): 0012's icone_coverage: readings of the
+--     device's most-read channel, readings expected from the model's uplink interval, days
+--     with a reading, days expected; a device installed inside the window counts its
+--     readings from its installation day on.
+-- p_figures false: coverage rows only (no icone_consumption call); p_coverage false: figure
+-- rows only.
+CREATE FUNCTION icone_device_rows(p_metric text, p_from timestamptz, p_to timestamptz,
+                                  p_bucket text, p_devs text[], p_site text DEFAULT NULL,
+                                  p_figures boolean DEFAULT true,
+                                  p_coverage boolean DEFAULT true)
+RETURNS TABLE (bucket timestamptz, dev_eui text, register text, figure double precision,
+               readings bigint, readings_expected double precision, days_with_data integer,
+               days_expected integer)
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan    -- as icone_figure_parts (0012)
+SET jit = off
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH devs AS MATERIALIZED (
+        SELECT d.dev_eui, m.uplink_interval_s,
+               greatest(p_from, coalesce(d.installed_at, p_from)) AS t0,
+               least(p_to, now()) AS t1
+        FROM devices d LEFT JOIN device_models m ON m.model = d.model
+        WHERE d.dev_eui = ANY (p_devs)
+    ),
+    -- the one read of the cache and of the live rows: day parts for day buckets, month
+    -- parts for months and years
+    parts AS MATERIALIZED (
+        SELECT f.bucket, f.dev_eui, f.channel, f.consumption, f.readings, f.days_with_data
+        FROM icone_register_figures(p_metric, p_from, p_to,
+                                    CASE p_bucket WHEN 'day' THEN 'day' ELSE 'month' END,
+                                    p_devs, p_site, p_figures) f
+    ),
+    regs AS MATERIALIZED (
+        SELECT icone_bucket_start(p_bucket, c.bucket) AS bucket, c.dev_eui, c.channel,
+               icone_register_class(p_metric, c.channel) AS cls, sum(c.consumption) AS q
+        FROM parts c
+        WHERE c.consumption IS NOT NULL AND p_figures
+        GROUP BY 1, 2, 3, 4
+    ),
+    has_total AS (
+        SELECT r.dev_eui, bool_or(r.cls = 'total') AS t FROM regs r GROUP BY 1
+    ),
+    per_channel AS (
+        SELECT icone_bucket_start(p_bucket, f.bucket) AS bucket, f.dev_eui, f.channel,
+               sum(f.readings) AS n, sum(f.days_with_data) AS dd
+        FROM parts f JOIN devs v ON v.dev_eui = f.dev_eui
+        WHERE v.t0 <= p_from AND p_coverage
+        GROUP BY 1, 2, 3
+        UNION ALL
+        -- installed inside the window: its readings from its installation day on
+        SELECT icone_bucket_start(p_bucket, f.bucket), f.dev_eui, f.channel, sum(f.readings),
+               sum(f.days_with_data)
+        FROM devs v
+        CROSS JOIN LATERAL icone_register_figures(p_metric, icone_bucket_start('day', v.t0),
+                                                  p_to, 'day', ARRAY[v.dev_eui], NULL,
+                                                  false) f
+        WHERE v.t0 > p_from AND p_coverage
+        GROUP BY 1, 2, 3
+    ),
+    got AS (
+        SELECT c.bucket, c.dev_eui, max(c.n) AS n, max(c.dd) AS dd
+        FROM per_channel c GROUP BY 1, 2
+    ),
+    grid AS (
+        SELECT v.dev_eui, v.uplink_interval_s, b.bucket,
+               greatest(b.bucket, v.t0) AS s0, least(b.bucket_end, v.t1) AS s1
+        FROM devs v CROSS JOIN icone_buckets(p_bucket, p_from, p_to) b
+        WHERE p_coverage
+    )
+    SELECT r.bucket, r.dev_eui, 'total', sum(r.q), NULL::bigint, NULL::double precision,
+           NULL::integer, NULL::integer
+    FROM regs r JOIN has_total h ON h.dev_eui = r.dev_eui
+    WHERE r.cls = CASE WHEN h.t THEN 'total' ELSE 'tariff' END
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT r.bucket, r.dev_eui, r.channel, r.q, NULL, NULL, NULL, NULL
+    FROM regs r WHERE r.cls = 'tariff'
+    UNION ALL
+    SELECT g.bucket, g.dev_eui, NULL, NULL, coalesce(x.n, 0)::bigint,
+           greatest(0, icone_epoch(g.s1) - icone_epoch(g.s0)) / g.uplink_interval_s,
+           coalesce(x.dd, 0)::integer,
+           CASE WHEN g.s1 > g.s0
+                THEN ((g.s1 - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date
+                     - (g.s0 AT TIME ZONE 'Europe/Paris')::date + 1
+                ELSE 0 END
+    FROM grid g LEFT JOIN got x ON x.bucket = g.bucket AND x.dev_eui = g.dev_eui;
+END $$;
+
+-- 0012's two functions, now the two halves of icone_device_rows (Grafana's energy board
+-- reads icone_device_figures).
+CREATE OR REPLACE FUNCTION icone_device_figures(p_metric text, p_from timestamptz,
+                                                p_to timestamptz, p_bucket text, p_devs text[],
+                                                p_site text DEFAULT NULL)
+RETURNS TABLE (bucket timestamptz, dev_eui text, register text, figure double precision)
+LANGUAGE sql STABLE SET jit = off
+AS $$
+    SELECT r.bucket, r.dev_eui, r.register, r.figure
+    FROM icone_device_rows(p_metric, p_from, p_to, p_bucket, p_devs, p_site, true, false) r
+$$;
+
+CREATE OR REPLACE FUNCTION icone_coverage(p_from timestamptz, p_to timestamptz, p_bucket text,
+                                          p_devs text[], p_metric text)
+RETURNS TABLE (bucket timestamptz, dev_eui text, readings bigint,
+               readings_expected double precision, days_with_data integer,
+               days_expected integer)
+LANGUAGE sql STABLE SET jit = off
+AS $$
+    SELECT r.bucket, r.dev_eui, r.readings, r.readings_expected, r.days_with_data,
+           r.days_expected
+    FROM icone_device_rows(p_metric, p_from, p_to, p_bucket, p_devs, NULL, false, true) r
+$$;
+
+-- 0008's icone_metered, its figures and coverage from one icone_device_rows call.
+CREATE OR REPLACE FUNCTION icone_metered(
+    p_metric text, p_from timestamptz, p_to timestamptz, p_bucket text DEFAULT 'month',
+    p_group text DEFAULT 'site', p_sites text[] DEFAULT NULL
+)
+RETURNS TABLE (bucket timestamptz, bucket_end timestamptz, scope text, register_name text,
+               figure double precision, unit text, floor_area_m2 double precision,
+               figure_per_m2 double precision, devices_contributing integer,
+               devices_expected integer, readings bigint, readings_expected double precision,
+               coverage double precision, gap_days integer, method text)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+#variable_conflict use_column
+DECLARE
+    w_from timestamptz;
+    w_to   timestamptz;
+    cat    text;
+    devs   text[];
+    one    text;
+BEGIN
+    PERFORM icone_check_period(p_bucket, p_from, p_to);
+    IF p_group IS NULL OR p_group NOT IN ('site', 'site_kind', 'metropolis') THEN
+        RAISE EXCEPTION 'indicators: group must be site, site_kind or metropolis, not %', p_group
+            USING ERRCODE = '22023';
+    END IF;
+    cat := CASE p_metric WHEN 'energy_active_import_index' THEN 'energy'
+                         WHEN 'water_volume_index' THEN 'water' END;
+    IF cat IS NULL THEN
+        RAISE EXCEPTION 'indicators: no metered indicator for metric %', p_metric
+            USING ERRCODE = '22023';
+    END IF;
+    w_from := icone_bucket_start(p_bucket, p_from);
+    w_to := icone_bucket_ceil(p_bucket, p_to);
+    SELECT array_agg(d.dev_eui) INTO devs
+    FROM devices d JOIN device_models m ON m.model = d.model
+    WHERE m.category = cat AND d.status = 'active' AND d.site_id IS NOT NULL
+      AND NOT icone_is_submeter(d.role) AND (p_sites IS NULL OR d.site_id = ANY (p_sites));
+    IF devs IS NULL THEN
+        RETURN;
+    END IF;
+    one := CASE WHEN cardinality(p_sites) = 1 THEN p_sites[1] END;
+
+    RETURN QUERY
+    WITH meters AS MATERIALIZED (
+        SELECT d.dev_eui, d.site_id, s.floor_area_m2 AS area,
+               CASE p_group WHEN 'site' THEN d.site_id WHEN 'site_kind' THEN s.kind
+                            ELSE 'metropolis' END AS scope
+        FROM devices d JOIN sites s ON s.id = d.site_id
+        WHERE d.dev_eui = ANY (devs)
+    ),
+    dev_rows AS MATERIALIZED (
+        SELECT r.* FROM icone_device_rows(p_metric, w_from, w_to, p_bucket, devs, one) r
+    ),
+    cov AS MATERIALIZED (
+        SELECT c.bucket, m.scope, sum(least(c.readings, c.readings_expected)) AS got,
+               sum(c.readings)::bigint AS readings, sum(c.readings_expected) AS expected,
+               sum(c.days_expected - c.days_with_data)::integer AS gaps,
+               count(*)::integer AS n_expected
+        FROM dev_rows c
+        JOIN meters m ON m.dev_eui = c.dev_eui
+        WHERE c.register IS NULL
+        GROUP BY 1, 2
+    ),
+    areas AS (
+        SELECT a.scope, sum(a.area) AS area
+        FROM (SELECT DISTINCT m.scope, m.site_id, m.area FROM meters m WHERE m.area IS NOT NULL) a
+        GROUP BY 1
+    ),
+    sums AS (
+        SELECT f.bucket, m.scope, f.register, sum(f.figure) AS figure,
+               sum(f.figure) FILTER (WHERE m.area IS NOT NULL) AS with_area,
+               count(DISTINCT f.dev_eui)::integer AS contributing
+        FROM dev_rows f JOIN meters m ON m.dev_eui = f.dev_eui
+        WHERE f.register IS NOT NULL
+        GROUP BY 1, 2, 3
+    ),
+    registers AS (
+        SELECT DISTINCT s.scope, s.register FROM sums s
+        UNION
+        SELECT DISTINCT c.scope, 'total' FROM cov c
+    )
+    SELECT c.bucket, icone_bucket_next(p_bucket, c.bucket), c.scope, r.register,
+           s.figure, (SELECT k.unit FROM metric_kinds k WHERE k.metric = p_metric),
+           a.area, s.with_area / a.area, coalesce(s.contributing, 0), c.n_expected,
+           c.readings, c.expected, c.got / nullif(c.expected, 0), c.gaps,
+           'sum over the ' || cat || ' meters of the scope (sub-meters it_load/cooling excluded)'
+           || ' of icone_consumption (counter deltas spread pro rata of time, Europe/Paris '
+           || p_bucket || 's); a meter counts its total register, else the sum of its tariff'
+           || ' registers; billing-period registers never'
+           || CASE WHEN r.register <> 'total' THEN '; tariff register ' || r.register ELSE '' END
+    FROM cov c
+    JOIN registers r ON r.scope = c.scope
+    LEFT JOIN sums s ON s.bucket = c.bucket AND s.scope = c.scope AND s.register = r.register
+    LEFT JOIN areas a ON a.scope = c.scope
+    WHERE r.register = 'total' OR s.figure IS NOT NULL
+    ORDER BY 3, 1, (r.register <> 'total'), 4;
+END $$;
+
+-- 0008's icone_datacenter, its figures and coverage from one icone_device_rows call.
+CREATE OR REPLACE FUNCTION icone_datacenter(p_from timestamptz, p_to timestamptz,
+                                            p_bucket text DEFAULT 'month',
+                                            p_sites text[] DEFAULT NULL)
+RETURNS TABLE (bucket timestamptz, bucket_end timestamptz, site_id text,
+               e_facility double precision, e_it double precision, e_cooling double precision,
+               unit text, pue double precision, pue_status text, cooling_share double precision,
+               metering_category text, facility_meters text, it_meters text,
+               cooling_meters text, coverage double precision, gap_days integer, method text)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+#variable_conflict use_column
+DECLARE
+    w_from timestamptz;
+    w_to   timestamptz;
+    devs   text[];
+    one    text;
+BEGIN
+    PERFORM icone_check_period(p_bucket, p_from, p_to);
+    w_from := icone_bucket_start(p_bucket, p_from);
+    w_to := icone_bucket_ceil(p_bucket, p_to);
+    SELECT array_agg(d.dev_eui) INTO devs FROM devices d
+    WHERE d.role IN ('it_load', 'facility_total', 'cooling') AND d.status = 'active'
+      AND d.site_id IS NOT NULL AND (p_sites IS NULL OR d.site_id = ANY (p_sites));
+    IF devs IS NULL THEN
+        RETURN;
+    END IF;
+    one := CASE WHEN cardinality(p_sites) = 1 THEN p_sites[1] END;
+
+    RETURN QUERY
+    WITH meters AS MATERIALIZED (
+        SELECT d.dev_eui, d.site_id, d.role FROM devices d WHERE d.dev_eui = ANY (devs)
+    ),
+    dev_rows AS MATERIALIZED (
+        SELECT r.* FROM icone_device_rows('energy_active_import_index', w_from, w_to, p_bucket,
+                                          devs, one) r
+    ),
+    figs AS (
+        SELECT f.bucket, f.dev_eui, f.figure FROM dev_rows f WHERE f.register = 'total'
+    ),
+    cov AS (
+        SELECT c.bucket, c.dev_eui, least(c.readings, c.readings_expected) AS got,
+               c.readings_expected, c.days_expected - c.days_with_data AS gaps
+        FROM dev_rows c WHERE c.register IS NULL
+    ),
+    per_role AS (
+        SELECT c.bucket, m.site_id,
+               sum(f.figure) FILTER (WHERE m.role = 'facility_total') AS fac,
+               sum(f.figure) FILTER (WHERE m.role = 'it_load') AS it,
+               sum(f.figure) FILTER (WHERE m.role = 'cooling') AS cool,
+               count(f.figure) FILTER (WHERE m.role = 'facility_total') || '/'
+                   || count(*) FILTER (WHERE m.role = 'facility_total') AS fac_n,
+               count(f.figure) FILTER (WHERE m.role = 'it_load') || '/'
+                   || count(*) FILTER (WHERE m.role = 'it_load') AS it_n,
+               count(f.figure) FILTER (WHERE m.role = 'cooling') || '/'
+                   || count(*) FILTER (WHERE m.role = 'cooling') AS cool_n,
+               sum(c.got) / nullif(sum(c.readings_expected), 0) AS coverage,
+               sum(c.gaps)::integer AS gaps
+        FROM cov c JOIN meters m ON m.dev_eui = c.dev_eui
+        LEFT JOIN figs f ON f.bucket = c.bucket AND f.dev_eui = c.dev_eui
+        GROUP BY 1, 2
+    )
+    SELECT p.bucket, icone_bucket_next(p_bucket, p.bucket), p.site_id, p.fac, p.it, p.cool,
+           'kWh',
+           CASE WHEN p.it > 0 AND p.fac / p.it >= 1 THEN p.fac / p.it END,
+           CASE WHEN p.fac IS NULL THEN 'no facility_total energy: PUE not computed'
+                WHEN p.it IS NULL OR p.it <= 0 THEN 'no it_load energy: PUE not computed'
+                WHEN p.fac / p.it < 1 THEN 'data error: E_DC < E_IT (ratio '
+                     || round((p.fac / p.it)::numeric, 3) || '), PUE < 1 is impossible'
+                ELSE 'ok' END,
+           p.cool / nullif(p.fac, 0),
+           CASE dm.category WHEN 1 THEN 'category 1: IT energy at the UPS output'
+                            WHEN 2 THEN 'category 2: IT energy at the PDU output'
+                            WHEN 3 THEN 'category 3: IT energy at the IT equipment input'
+                            ELSE 'not recorded (datacenter_metering)' END,
+           p.fac_n, p.it_n, p.cool_n, p.coverage, p.gaps,
+           'PUE = sum E_DC (facility_total meters) / sum E_IT (it_load meters) over the same '
+           || p_bucket || ' (ISO/IEC 30134-2, energies from icone_consumption); cooling share '
+           || '= E_cooling / E_DC'
+    FROM per_role p LEFT JOIN datacenter_metering dm ON dm.site_id = p.site_id
+    ORDER BY 3, 1;
+END $$;
