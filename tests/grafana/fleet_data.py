@@ -1,7 +1,7 @@
 """The demo fleet's history (with the demo's datacenter meters and rack-inlet sensors) written through the real pipeline (ChirpStack events -> decoders
 -> batch writer), no broker: 35 days of uplinks every 3 h per device, the last 6 h every
-15 min, an unrecorded meter replacement 6 h ago, a few unparseable messages (dead letters) and an
-uplink from an unregistered device."""
+15 min, an unrecorded meter replacement 6 h ago, a water meter at the end of its battery, a few
+unparseable messages (dead letters) and an uplink from an unregistered device."""
 
 from __future__ import annotations
 
@@ -46,6 +46,10 @@ def fill(url: str) -> datetime:
     catalogue = load_catalogue()
     fleet = build_fleet(catalogue, FLEET_SIZE, start=start)
     fleet += datacenter_devices(catalogue, len(fleet), start)  # as the demo does
+    # a meter whose battery is at its end: the alarm panels have an active alarm at any hour
+    # (the fleet's leak alarms are active only at night, Paris time)
+    worn = next(d for d in fleet if d.model == "kamstrup-flowiq2200")
+    worn.state.battery_level = 5.0
     sync_reference_data(url, CATALOGUE_DIR)
     register_fleet(url, fleet)
     messages = _messages(fleet, start, recent, timedelta(hours=3), now)
