@@ -235,6 +235,28 @@ def test_summary_in_json_and_csv(seeded: Any) -> None:
     assert co2[0]["factor"] == "none in force"
 
 
+def test_summary_sections_make_the_whole_summary(seeded: Any) -> None:
+    """The API computes the summary's sections on two connections: its rows are still
+    icone_summary's, in its order; the sections are the whole; a bad one is refused."""
+    url, keys, http = seeded
+    served = _get(http, keys["admin"], "/indicators/summary", {"year": 2025}).json()["data"]
+    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT section, indicator, scope, figure FROM icone_summary(2025)")
+        whole = cur.fetchall()
+        by_section = []
+        for section in ("energy", "datacenter", "water", "fleet"):
+            cur.execute(
+                "SELECT section, indicator, scope, figure FROM icone_summary(2025, NULL, %s)",
+                ([section],),
+            )
+            by_section += cur.fetchall()
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="sections are"):
+            cur.execute("SELECT * FROM icone_summary(2025, NULL, '{energy,weather}')")
+    assert {r["section"] for r in whole} == {"energy", "datacenter", "water", "fleet"}
+    assert by_section == whole
+    assert [{k: r[k] for k in ("section", "indicator", "scope", "figure")} for r in served] == whole
+
+
 @pytest.mark.parametrize(
     ("path", "params"),
     [
