@@ -259,6 +259,13 @@ async def _select_both(
     return a, b
 
 
+def _answer(model: type[BaseModel], **fields: Any) -> Response:
+    """`model` validated from the rows and serialised by pydantic-core straight to JSON bytes.
+    Returning the model instead would have FastAPI validate it again and encode it through
+    Python dicts: ~30 ms more for a 1,500-row answer (30 days x 50 sites)."""
+    return Response(model.model_validate(fields).model_dump_json(), media_type="application/json")
+
+
 async def _year_on_year(
     conn: ConnDep, who: Principal, metric: str, year: int, group: str, site: list[str] | None
 ) -> YearOnYearAnswer:
@@ -286,7 +293,12 @@ def _with_csv(route: dict[str, Any]) -> dict[str, Any]:
     return {**route, "responses": responses}
 
 
-@router.get("/energy", operation_id="indicators-energy", **guarded("indicators:read", 404))
+@router.get(
+    "/energy",
+    operation_id="indicators-energy",
+    response_model=MeteredAnswer,
+    **guarded("indicators:read", 404),
+)
 async def energy(
     conn: ConnDep,
     who: Reader,
@@ -295,7 +307,7 @@ async def energy(
     bucket: Bucket = "month",
     group: Group = "site",
     site: SitesQuery = None,
-) -> MeteredAnswer:
+) -> Response:
     """kWh per site, site kind or the whole metropolis (SQL `icone_energy`), tariff registers
     apart, per m² where the floor area is known, with coverage."""
     _window(start, end, bucket)
@@ -303,7 +315,7 @@ async def energy(
     rows = await _select(
         conn, "SELECT * FROM icone_energy(%s, %s, %s, %s, %s)", (start, end, bucket, group, sites)
     )
-    return MeteredAnswer(sites=sites, data=[Metered(**r) for r in rows])
+    return _answer(MeteredAnswer, sites=sites, data=rows)
 
 
 @router.get("/energy/yoy", operation_id="indicators-energy-yoy", **guarded("indicators:read", 404))
@@ -318,7 +330,12 @@ async def energy_yoy(
     return await _year_on_year(conn, who, "energy_active_import_index", year, group, site)
 
 
-@router.get("/emissions", operation_id="indicators-emissions", **guarded("indicators:read", 404))
+@router.get(
+    "/emissions",
+    operation_id="indicators-emissions",
+    response_model=EmissionsAnswer,
+    **guarded("indicators:read", 404),
+)
 async def emissions(
     conn: ConnDep,
     who: Reader,
@@ -326,17 +343,22 @@ async def emissions(
     end: To,
     group: Group = "metropolis",
     site: SitesQuery = None,
-) -> EmissionsAnswer:
+) -> Response:
     """kgCO2e of electricity, one row per emission factor in force (SQL `icone_emissions`)."""
     _window(start, end, "day")
     sites = await _sites(conn, who, site)
     rows = await _select(
         conn, "SELECT * FROM icone_emissions(%s, %s, %s, %s)", (start, end, group, sites)
     )
-    return EmissionsAnswer(sites=sites, data=[Emission(**r) for r in rows])
+    return _answer(EmissionsAnswer, sites=sites, data=rows)
 
 
-@router.get("/datacenter", operation_id="indicators-datacenter", **guarded("indicators:read", 404))
+@router.get(
+    "/datacenter",
+    operation_id="indicators-datacenter",
+    response_model=DatacenterAnswer,
+    **guarded("indicators:read", 404),
+)
 async def datacenter(
     conn: ConnDep,
     pool: Pool,
@@ -345,7 +367,7 @@ async def datacenter(
     end: To,
     bucket: Bucket = "month",
     site: SitesQuery = None,
-) -> DatacenterAnswer:
+) -> Response:
     """IT, facility and cooling energy, PUE and cooling share (SQL `icone_datacenter`), and
     each rack inlet's time in the ASHRAE envelopes (SQL `icone_ashrae`)."""
     _window(start, end, bucket)
@@ -356,14 +378,20 @@ async def datacenter(
         ("SELECT * FROM icone_datacenter(%s, %s, %s, %s)", (start, end, bucket, sites)),
         ("SELECT * FROM icone_ashrae(%s, %s, %s)", (start, end, sites)),
     )
-    return DatacenterAnswer(
+    return _answer(
+        DatacenterAnswer,
         sites=sites,
-        energy=[DatacenterPeriod(**r) for r in energy_rows],
-        thermal=[RackInlet(**_device_hidden(r, who)) for r in thermal],
+        energy=energy_rows,
+        thermal=[_device_hidden(r, who) for r in thermal],
     )
 
 
-@router.get("/water", operation_id="indicators-water", **guarded("indicators:read", 404))
+@router.get(
+    "/water",
+    operation_id="indicators-water",
+    response_model=WaterAnswer,
+    **guarded("indicators:read", 404),
+)
 async def water(
     conn: ConnDep,
     pool: Pool,
@@ -375,7 +403,7 @@ async def water(
     site: SitesQuery = None,
     alerts_at: At = None,
     leak_threshold: Annotated[float, Query(ge=0, le=1e6)] = 0.0,
-) -> WaterAnswer:
+) -> Response:
     """m³ per site (SQL `icone_water`) and the alerts at `alerts_at` (default `to`): the
     night-flow leak rule and active meter alarms (SQL `icone_water_alerts`)."""
     _window(start, end, bucket)
@@ -389,12 +417,13 @@ async def water(
         ("SELECT * FROM icone_water(%s, %s, %s, %s, %s)", (start, end, bucket, group, sites)),
         ("SELECT * FROM icone_water_alerts(%s, %s, %s)", (at, sites, leak_threshold)),
     )
-    return WaterAnswer(
+    return _answer(
+        WaterAnswer,
         sites=sites,
-        data=[Metered(**r) for r in rows],
+        data=rows,
         alerts_at=at,
         leak_threshold=leak_threshold,
-        alerts=[WaterAlert(**_device_hidden(r, who)) for r in alerts],
+        alerts=[_device_hidden(r, who) for r in alerts],
     )
 
 

@@ -48,7 +48,7 @@ def fill(url: str) -> datetime:
     fleet += datacenter_devices(catalogue, len(fleet), start)  # as the demo does
     # a meter whose battery is at its end: the alarm panels have an active alarm at any hour
     # (the fleet's leak alarms are active only at night, Paris time)
-    worn = next(d for d in fleet if d.model == "kamstrup-flowiq2200")
+    worn = next(d for d in fleet if d.model == "axioma-qalcosonic-w1")  # status on every uplink
     worn.state.battery_level = 5.0
     sync_reference_data(url, CATALOGUE_DIR)
     register_fleet(url, fleet)

@@ -230,3 +230,30 @@ def test_commissioning_index_and_interval_metrics(store: str) -> None:
 def test_bad_bucket_is_refused(database: str) -> None:
     with _conn(database) as conn, pytest.raises(Exception, match="bucket must be"):
         figures(conn, "2025-06-10 00:00", "2025-06-11 00:00", "week")
+
+
+@pytest.mark.parametrize("bucket", ["hour", "day", "month"])
+def test_a_device_list_gives_those_devices_rows(store: str, bucket: str) -> None:
+    """p_devs (migration 0016) narrows the devices; their rows are those of the whole call."""
+    c = "c000000000000003"
+    with _conn(store) as conn:
+        for dev, site, step in ((A, "site-a", 10), (B, "site-a", 3), (c, "site-b", 7)):
+            add_device(conn, dev, site)
+            put(
+                conn,
+                dev,
+                WATER,
+                [(utc("2025-06-10 06:00") + timedelta(hours=h), step * h) for h in range(30)],
+            )
+        refresh(conn)
+        query = (
+            "SELECT bucket, dev_eui, channel, consumption FROM icone_consumption("
+            "%s, %s, %s, NULL, %s, NULL, %s) ORDER BY 1, 2, 3"
+        )
+        window = (utc("2025-06-10 00:00"), utc("2025-07-01 00:00"), bucket)
+        every = conn.execute(query, (*window, WATER, None)).fetchall()
+        two = conn.execute(query, (*window, WATER, [B, c])).fetchall()
+        none = conn.execute(query, (*window, WATER, ["ffff000000000000"])).fetchall()
+    assert {r[1] for r in every} == {A, B, c}
+    assert two == [r for r in every if r[1] in (B, c)]
+    assert none == []
