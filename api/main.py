@@ -42,8 +42,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # prepare_threshold None: no server-side prepared statements. psycopg prepares a
+        # query after its 5th run; for the indicator functions that made each call 10-25 ms
+        # slower and less steady (icone_energy over a year at 1,000 devices: median 113-130
+        # ms prepared, 103 ms not; docs/benchmarks.md), and the API's other queries are
+        # cheap to plan.
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            database_url, min_size=1, max_size=pool_size, open=False
+            database_url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            kwargs={"prepare_threshold": None},
         )
         await pool.open(wait=False)
         app.state.pool = pool
