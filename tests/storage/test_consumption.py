@@ -234,7 +234,7 @@ def test_bad_bucket_is_refused(database: str) -> None:
 
 @pytest.mark.parametrize("bucket", ["hour", "day", "month"])
 def test_a_device_list_gives_those_devices_rows(store: str, bucket: str) -> None:
-    """p_devs (migration 0016) narrows the devices; their rows are those of the whole call."""
+    """p_devs (migration 0015) narrows the devices; their rows are those of the whole call."""
     c = "c000000000000003"
     with _conn(store) as conn:
         for dev, site, step in ((A, "site-a", 10), (B, "site-a", 3), (c, "site-b", 7)):

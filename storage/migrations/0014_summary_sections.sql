@@ -1,4 +1,4 @@
--- 0015: the yearly summary by section. icone_summary (0012) takes the sections to compute
+-- 0014: the yearly summary by section. icone_summary (0012) takes the sections to compute
 -- (energy, datacenter, water, fleet; NULL: all, in that order), so that a caller can compute
 -- them on two connections at once: the API runs energy on one and the three others on
 -- another (two CPU cores, the summary in about half the time). Each section's rows are
