@@ -268,12 +268,12 @@ def _answer(model: type[BaseModel], **fields: Any) -> Response:
 
 async def _year_on_year(
     conn: ConnDep, who: Principal, metric: str, year: int, group: str, site: list[str] | None
-) -> YearOnYearAnswer:
+) -> Response:
     sites = await _sites(conn, who, site)
     rows = await _select(
         conn, "SELECT * FROM icone_metered_yoy(%s, %s, %s, %s)", (metric, year, group, sites)
     )
-    return YearOnYearAnswer(sites=sites, data=[YearOnYear(**r) for r in rows])
+    return _answer(YearOnYearAnswer, sites=sites, data=rows)
 
 
 SitesQuery = Annotated[list[str] | None, Query(alias="site", description="repeatable")]
@@ -318,14 +318,19 @@ async def energy(
     return _answer(MeteredAnswer, sites=sites, data=rows)
 
 
-@router.get("/energy/yoy", operation_id="indicators-energy-yoy", **guarded("indicators:read", 404))
+@router.get(
+    "/energy/yoy",
+    operation_id="indicators-energy-yoy",
+    response_model=YearOnYearAnswer,
+    **guarded("indicators:read", 404),
+)
 async def energy_yoy(
     conn: ConnDep,
     who: Reader,
     year: Annotated[int, _YEAR],
     group: Group = "site",
     site: SitesQuery = None,
-) -> YearOnYearAnswer:
+) -> Response:
     """Calendar year against the previous one (SQL `icone_metered_yoy`)."""
     return await _year_on_year(conn, who, "energy_active_import_index", year, group, site)
 
@@ -427,20 +432,30 @@ async def water(
     )
 
 
-@router.get("/water/yoy", operation_id="indicators-water-yoy", **guarded("indicators:read", 404))
+@router.get(
+    "/water/yoy",
+    operation_id="indicators-water-yoy",
+    response_model=YearOnYearAnswer,
+    **guarded("indicators:read", 404),
+)
 async def water_yoy(
     conn: ConnDep,
     who: Reader,
     year: Annotated[int, _YEAR],
     group: Group = "site",
     site: SitesQuery = None,
-) -> YearOnYearAnswer:
+) -> Response:
     """Calendar year against the previous one (SQL `icone_metered_yoy`)."""
     return await _year_on_year(conn, who, "water_volume_index", year, group, site)
 
 
-@router.get("/fleet", operation_id="indicators-fleet", **guarded("indicators:read", 404))
-async def fleet(conn: ConnDep, who: Reader, at: At = None, site: SitesQuery = None) -> FleetAnswer:
+@router.get(
+    "/fleet",
+    operation_id="indicators-fleet",
+    response_model=FleetAnswer,
+    **guarded("indicators:read", 404),
+)
+async def fleet(conn: ConnDep, who: Reader, at: At = None, site: SitesQuery = None) -> Response:
     """Devices registered, reporting, silent and on low battery per site and category
     (SQL `icone_fleet`), at `at` (default now)."""
     if at is not None and at.tzinfo is None:
@@ -452,7 +467,7 @@ async def fleet(conn: ConnDep, who: Reader, at: At = None, site: SitesQuery = No
         at = row[0]
     sites = await _sites(conn, who, site)
     rows = await _select(conn, "SELECT * FROM icone_fleet(%s, %s)", (at, sites))
-    return FleetAnswer(sites=sites, at=at, data=[FleetGroup(**r) for r in rows])
+    return _answer(FleetAnswer, sites=sites, at=at, data=rows)
 
 
 @router.get(
@@ -468,7 +483,7 @@ async def summary(
     year: Annotated[int, _YEAR],
     site: SitesQuery = None,
     format: Literal["json", "csv"] = "json",
-) -> SummaryAnswer | Response:
+) -> Response:
     """The yearly summary of the strategy dashboard (SQL `icone_summary`): every figure with
     its method, coverage and, for CO2e, the emission factor used. `format=csv` for a sheet."""
     sites = await _sites(conn, who, site)
@@ -492,7 +507,7 @@ async def summary(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="icone-summary-{year}.csv"'},
         )
-    return SummaryAnswer(year=year, sites=sites, data=[SummaryFigure(**r) for r in rows])
+    return _answer(SummaryAnswer, year=year, sites=sites, data=rows)
 
 
 def _device_hidden(row: dict[str, Any], who: Principal) -> dict[str, Any]:
