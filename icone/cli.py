@@ -436,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reuse",
         action="store_true",
-        help="skip the load: migrate and query the databases a --keep run left",
+        help="skip the load: migrate and query the databases a --keep run left (kept again)",
     )
     p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
     p = bench_sub.add_parser(

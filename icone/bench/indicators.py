@@ -248,7 +248,8 @@ def run(
 ) -> dict[str, Any]:
     """On `database_url`'s server (plain, and TimescaleDB when preloaded; `only` one of them)
     or on an embedded plain PostgreSQL; databases icone_bench_indicators_<mode>, dropped
-    unless `keep`; `reuse` measures again on the ones a `keep` run left (no load)."""
+    unless `keep`; `reuse` measures again on the ones a `keep` run left (no load), and keeps
+    them."""
     if not 0 < scale <= 1:
         raise ValueError("scale must be in (0, 1]")
     if (keep or reuse) and database_url is None:
@@ -295,7 +296,9 @@ def add_parser(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--json", type=Path, default=None, help="also write results to PATH")
     p.add_argument("--keep", action="store_true", help="leave the loaded databases on the server")
     p.add_argument(
-        "--reuse", action="store_true", help="measure again on the databases a --keep run left"
+        "--reuse",
+        action="store_true",
+        help="measure again on the databases a --keep run left (kept again)",
     )
 
 

@@ -305,8 +305,9 @@ def _bench_mode(url: str, mode: StorageMode, scale: float, reuse: bool) -> dict[
 
 @contextlib.contextmanager
 def _bench_database(server_url: str, name: str, keep: bool, reuse: bool) -> Iterator[str]:
-    """A fresh database (or, with `reuse`, the one a `keep` run left), dropped after the run
-    unless `keep`."""
+    """A fresh database, dropped after the run unless `keep`; or, with `reuse`, the one a
+    `keep` run left, kept again (reuse measures a kept load: dropping it would cost the next
+    run the whole load, ~40 min at scale 1)."""
     admin = make_conninfo(server_url, dbname="postgres")
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     if not reuse:
@@ -316,7 +317,7 @@ def _bench_database(server_url: str, name: str, keep: bool, reuse: bool) -> Iter
     try:
         yield make_conninfo(server_url, dbname=name)
     finally:
-        if not keep:
+        if not (keep or reuse):
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(drop)
 
