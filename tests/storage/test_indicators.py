@@ -258,6 +258,42 @@ def test_co2e_with_a_factor_that_changes_mid_period(store: str) -> None:
     assert [r["kgco2e"] for r in rows[1:]] == pytest.approx([3.6, 12.0])
 
 
+def test_co2e_of_a_window_inside_months(store: str) -> None:
+    # Hourly +1 kWh from 2025-01-20 to 2025-03-10 local, no reading on local day Feb 10; one
+    # factor (0.1) all along. The window [Jan 25, Mar 5) local cuts January and March: its
+    # partial months are month buckets cut at the window (0016), not widened to whole months.
+    # Jan 25-31 (7 days) + Feb (28) + Mar 1-4 (4) = 39 days x 24 kWh = 936 kWh, 93.6 kg; the
+    # gap is spanned by the register. Readings: 168/168 + 648/672 + 96/96 = 912 of 936.
+    start = utc("2025-01-19 23:00")
+    gap = (utc("2025-02-09 23:00"), utc("2025-02-10 23:00"))
+    hourly = _series(start, timedelta(hours=1), range(49 * 24 + 1))
+    with _conn(store) as conn:
+        _device(conn, "e00000000000000b", "t-energy-1h")
+        put(conn, "e00000000000000b", ENERGY, [r for r in hourly if not gap[0] <= r[0] < gap[1]])
+        conn.execute(
+            "INSERT INTO emission_factors (energy, value, unit, valid_from, valid_to, source, "
+            "source_id, year) VALUES ('electricity', 0.1, 'kgCO2e/kWh', '2024-01-01', NULL, "
+            "'test C', 'C-1', 2024)"
+        )
+        refresh(conn)
+        query = (
+            "SELECT to_char(period_start AT TIME ZONE 'Europe/Paris', 'MM-DD') AS since, "
+            "to_char(period_end AT TIME ZONE 'Europe/Paris', 'MM-DD') AS until, kwh, kgco2e, "
+            "coverage FROM icone_emissions(%s, %s)"
+        )
+        window = (utc("2025-01-24 23:00"), utc("2025-03-04 23:00"))
+        with conn.transaction(force_rollback=True):
+            cached = _rows(conn, query, *window)
+            conn.execute("DELETE FROM figure_cache; DELETE FROM figure_cache_horizon")
+            computed = _rows(conn, query, *window)
+    assert cached == computed
+    (row,) = cached
+    assert (row["since"], row["until"]) == ("01-25", "03-05")
+    assert row["kwh"] == pytest.approx(936)
+    assert row["kgco2e"] == pytest.approx(93.6)
+    assert row["coverage"] == pytest.approx(912 / 936)
+
+
 def test_ashrae_share_of_a_known_temperature_series(store: str) -> None:
     # One reading every 10 min over [t, t + 60 min); each holds until the next one:
     #   0' 20 °C 45 % RH (dew point 7.7 °C) recommended + A1
