@@ -257,3 +257,41 @@ def test_a_device_list_gives_those_devices_rows(store: str, bucket: str) -> None
     assert {r[1] for r in every} == {A, B, c}
     assert two == [r for r in every if r[1] in (B, c)]
     assert none == []
+
+
+def test_daily_rows_given_by_the_caller_give_the_same_figures(store: str) -> None:
+    """p_daily (migration 0017): the daily rows from a week before the window on, as the
+    figure cache's live part hands them over. A's last reading before the window is among
+    them; B's (silent for 10 days before the window) is not, and is looked up. Hand values:
+    A +1 m3 an hour from June 5 00:00 local to June 12 06:00 local, window June 12 local:
+    6 m3 on the 12th; B 100 m3 read on June 1 12:00 local, then 160 m3 on June 12 04:00
+    local: 60 m3 over 256 h, of which the 4 h of the 12th: 0.9375 m3."""
+    day = (utc("2025-06-11 22:00"), utc("2025-06-12 22:00"))
+    with _conn(store) as conn:
+        add_device(conn, A, "site-a")
+        add_device(conn, B, "site-a")
+        start = utc("2025-06-04 22:00")
+        put(conn, A, WATER, [(start + timedelta(hours=h), float(h)) for h in range(7 * 24 + 7)])
+        put(conn, B, WATER, [(utc("2025-06-01 10:00"), 100.0), (utc("2025-06-12 02:00"), 160.0)])
+        refresh(conn)
+        daily = (
+            "ARRAY(SELECT ROW(a.bucket, a.dev_eui, a.metric, a.channel, a.n, a.first_t, "
+            "a.first_v, a.last_t, a.last_v, a.min_v, a.max_v, a.sum_v)::icone_daily_row "
+            "FROM measurements_daily_current a WHERE a.bucket >= %s::timestamptz - interval "
+            "'7 days')"
+        )
+        query = (
+            "SELECT dev_eui, consumption FROM icone_consumption(%s, %s, 'day', NULL, %s, NULL, "
+            "%s, {}) ORDER BY 1"
+        )
+        read = conn.execute(query.format("NULL"), (*day, WATER, [A, B])).fetchall()
+        given = conn.execute(query.format(daily), (*day, WATER, [A, B], day[0])).fetchall()
+        before = conn.execute(
+            "SELECT dev_eui FROM measurements_daily_current WHERE bucket < %s "
+            "AND bucket >= %s::timestamptz - interval '7 days' GROUP BY 1",
+            (day[0], day[0]),
+        ).fetchall()
+    assert before == [(A,)]  # B's last reading before the window is outside the rows given
+    assert given == read
+    assert [d for d, _ in given] == [A, B]
+    assert [q for _, q in given] == pytest.approx([6.0, 0.9375])
