@@ -38,6 +38,7 @@ from icone.bench.storage import (
     _compress,
     _fleet,
     _load,
+    _stats,
     _timed,
     server_modes,
 )
@@ -174,8 +175,26 @@ def _measure(
             for path, params in _endpoints(now).values():
                 get(path, params)
         for name, (path, params) in _endpoints(now).items():
-            out[name]["cached"] = timed(path, params, runs)
+            samples, probes = [], []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                get(path, params)
+                samples.append((time.perf_counter() - t0) * 1000)
+                probes.append(_cpu_probe_ms())
+            out[name]["cached"] = _stats(samples)
+            out[name]["cpu_probe"] = _stats(probes)
     return floor, out
+
+
+def _cpu_probe_ms() -> float:
+    """A fixed piece of CPU work (pure Python, ~5 ms at this machine's best), timed after
+    each request: the machine's speed at that moment. On a shared virtual machine it varies
+    (1.6x within minutes, measured), and a p95 over 20 requests moves with it."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(50_000):
+        total += i * i
+    return (time.perf_counter() - t0) * 1000
 
 
 def _results(url: str, now: datetime, runs: int, baseline_runs: int) -> dict[str, Any]:

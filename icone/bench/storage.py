@@ -54,6 +54,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _stats(samples: list[float]) -> dict[str, float]:
+    """Median and p95 of timings in ms."""
+    return {
+        "median_ms": round(statistics.median(samples), 2),
+        "p95_ms": round(_percentile(samples, 0.95), 2),
+    }
+
+
 def _timed(fn: Callable[[], object], runs: int = RUNS) -> dict[str, float]:
     fn()  # warm the caches and the plan
     samples = []
@@ -61,10 +69,7 @@ def _timed(fn: Callable[[], object], runs: int = RUNS) -> dict[str, float]:
         t0 = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t0) * 1000)
-    return {
-        "median_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(_percentile(samples, 0.95), 2),
-    }
+    return _stats(samples)
 
 
 def _fleet(scale: float) -> list[tuple[str, str, str, str]]:
