@@ -286,12 +286,41 @@ def test_co2e_of_a_window_inside_months(store: str) -> None:
             cached = _rows(conn, query, *window)
             conn.execute("DELETE FROM figure_cache; DELETE FROM figure_cache_horizon")
             computed = _rows(conn, query, *window)
+        # the months themselves: partial ones cut where the window starts and ends
+        months = _rows(
+            conn,
+            "SELECT to_char(bucket AT TIME ZONE 'Europe/Paris', 'MM-DD') AS since, "
+            "to_char(bucket_end AT TIME ZONE 'Europe/Paris', 'MM-DD') AS until, figure, "
+            "readings, readings_expected FROM icone_metered('energy_active_import_index', "
+            "%s, %s, 'month', 'metropolis', NULL, true) ORDER BY bucket",
+            *window,
+        )
+        widened = _rows(
+            conn,
+            "SELECT to_char(bucket AT TIME ZONE 'Europe/Paris', 'MM-DD') AS since "
+            "FROM icone_metered('energy_active_import_index', %s, %s, 'month', 'metropolis') "
+            "ORDER BY bucket",
+            *window,
+        )
     assert cached == computed
     (row,) = cached
     assert (row["since"], row["until"]) == ("01-25", "03-05")
     assert row["kwh"] == pytest.approx(936)
     assert row["kgco2e"] == pytest.approx(93.6)
     assert row["coverage"] == pytest.approx(912 / 936)
+    assert [(m["since"], m["until"]) for m in months] == [
+        ("01-25", "02-01"),
+        ("02-01", "03-01"),
+        ("03-01", "03-05"),
+    ]
+    assert [m["figure"] for m in months] == pytest.approx([168, 672, 96])
+    assert [(m["readings"], m["readings_expected"]) for m in months] == [
+        (168, 168),
+        (648, 672),
+        (96, 96),
+    ]
+    # without p_partial the window is whole months, as before
+    assert [m["since"] for m in widened] == ["01-01", "02-01", "03-01"]
 
 
 def test_ashrae_share_of_a_known_temperature_series(store: str) -> None:
