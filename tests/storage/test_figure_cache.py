@@ -252,6 +252,39 @@ def test_cached_and_computed_figures_agree(conn: psycopg.Connection[Any]) -> Non
     assert _settled(_check(conn)) == _settled(judged)
 
 
+def test_the_day_in_progress_is_the_counter_rules(conn: psycopg.Connection[Any]) -> None:
+    """The live part from the cache's horizon on (migration 0017: the daily rows read once,
+    handed to icone_consumption) gives icone_consumption's own figures and the raw readings'
+    count, for yesterday and today; and so does a long live span (the cache emptied: the
+    rows read where they are)."""
+    refresh(conn)
+    r1 = "ce00000000000005"
+    lo, hi = conn.execute(
+        "SELECT icone_bucket_start('day', now()) - interval '1 day', "
+        "icone_bucket_next('day', icone_bucket_start('day', now()))"
+    ).fetchone() or (None, None)
+    parts = (
+        "SELECT bucket, consumption, readings FROM icone_register_figures(%s, %s, %s, 'day', "
+        "%s) ORDER BY 1"
+    )
+    own = (
+        "SELECT d.bucket, c.consumption, d.n FROM (SELECT icone_bucket_start('day', m.time) "
+        "AS bucket, count(*) AS n FROM measurements m WHERE m.dev_eui = %s AND m.metric = %s "
+        "AND m.time >= %s AND m.time < %s GROUP BY 1) d LEFT JOIN icone_consumption(%s, %s, "
+        "'day', NULL, %s, %s) c ON c.bucket = d.bucket ORDER BY 1"
+    )
+    expected = conn.execute(own, (r1, ENERGY, lo, hi, lo, hi, ENERGY, r1)).fetchall()
+    with conn.transaction(force_rollback=True):
+        cached = conn.execute(parts, (ENERGY, lo, hi, [r1])).fetchall()
+        conn.execute("DELETE FROM figure_cache; DELETE FROM figure_cache_horizon")
+        month_ago = lo - timedelta(days=40)
+        long_span = conn.execute(parts, (ENERGY, month_ago, hi, [r1])).fetchall()
+    assert expected
+    assert all(n > 0 for _, _, n in expected)
+    assert _normal(cached) == _normal(expected)
+    assert _normal([r for r in long_span if r[0] >= lo]) == _normal(expected)
+
+
 def test_a_reading_before_the_window_holds_into_it(conn: psycopg.Connection[Any]) -> None:
     # readings at 23:50 (27 °C) and 00:10 local (35 °C); the window starts at 00:00. A
     # reading holds until the next one, at most 20 minutes (twice the 10-minute interval):
