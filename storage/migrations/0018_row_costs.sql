@@ -3,12 +3,15 @@
 --   * icone_device_rows summed its parts again per bucket, device and channel for the
 --     register figures and the readings: the parts are one row per bucket, device and
 --     channel already (icone_register_figures' GROUP BY), so only years are summed again;
+--     and it grouped them three more times (which registers a device counts, its total,
+--     its most-read channel): now one grouping per bucket and device gives its total
+--     registers' sum, its tariff registers' sum and its most-read channel's readings;
 --   * icone_metered counted the devices contributing to a scope's register with
 --     count(DISTINCT dev_eui), a sort of the call's rows: a device has one row per bucket and
 --     register there, so count(*) is the same number.
 -- The functions are 0013's (icone_device_rows) and 0016's (icone_metered) otherwise.
 
--- 0013's icone_device_rows, only years summed again (see the header).
+-- 0013's icone_device_rows, one grouping per bucket and device (see the header).
 CREATE OR REPLACE FUNCTION icone_device_rows(p_metric text, p_from timestamptz, p_to timestamptz,
                                   p_bucket text, p_devs text[], p_site text DEFAULT NULL,
                                   p_figures boolean DEFAULT true,
@@ -43,45 +46,48 @@ BEGIN
         SELECT x.channel, icone_register_class(p_metric, x.channel) AS cls
         FROM (SELECT DISTINCT c.channel FROM parts c) x
     ),
-    -- (parts are one row per bucket, device and channel: summed again for years only)
-    regs AS MATERIALIZED (
-        SELECT c.bucket, c.dev_eui, c.channel, k.cls, c.consumption AS q
-        FROM parts c JOIN classes k ON k.channel = c.channel
-        WHERE c.consumption IS NOT NULL AND p_figures AND p_bucket <> 'year'
+    -- per bucket, device and channel: the parts (one row each for day and month buckets),
+    -- summed over the months for years
+    chans AS NOT MATERIALIZED (
+        SELECT c.bucket, c.dev_eui, c.channel, c.consumption AS q, c.readings AS n,
+               c.days_with_data AS dd
+        FROM parts c WHERE p_bucket <> 'year'
         UNION ALL
-        SELECT icone_bucket_start('year', c.bucket), c.dev_eui, c.channel, k.cls,
-               sum(c.consumption)
-        FROM parts c JOIN classes k ON k.channel = c.channel
-        WHERE c.consumption IS NOT NULL AND p_figures AND p_bucket = 'year'
-        GROUP BY 1, 2, 3, 4
+        SELECT icone_bucket_start('year', c.bucket), c.dev_eui, c.channel, sum(c.consumption),
+               sum(c.readings), sum(c.days_with_data)
+        FROM parts c WHERE p_bucket = 'year'
+        GROUP BY 1, 2, 3
     ),
+    -- per bucket and device, one grouping: its total registers' sum, its tariff registers'
+    -- sum, and the readings and days of its most-read channel
+    per_dev AS MATERIALIZED (
+        SELECT c.bucket, c.dev_eui, sum(c.q) FILTER (WHERE k.cls = 'total') AS t,
+               sum(c.q) FILTER (WHERE k.cls = 'tariff') AS f, max(c.n) AS n, max(c.dd) AS dd
+        FROM chans c JOIN classes k ON k.channel = c.channel
+        GROUP BY 1, 2
+    ),
+    -- a device counts its total register(s) when it has one in the window, else the sum of
+    -- its tariff registers
     has_total AS (
-        SELECT r.dev_eui, bool_or(r.cls = 'total') AS t FROM regs r GROUP BY 1
-    ),
-    per_channel AS (
-        SELECT f.bucket, f.dev_eui, f.channel, f.readings AS n, f.days_with_data AS dd
-        FROM parts f JOIN devs v ON v.dev_eui = f.dev_eui
-        WHERE v.t0 <= p_from AND p_coverage AND p_bucket <> 'year'
-        UNION ALL
-        SELECT icone_bucket_start('year', f.bucket), f.dev_eui, f.channel, sum(f.readings),
-               sum(f.days_with_data)
-        FROM parts f JOIN devs v ON v.dev_eui = f.dev_eui
-        WHERE v.t0 <= p_from AND p_coverage AND p_bucket = 'year'
-        GROUP BY 1, 2, 3
-        UNION ALL
-        -- installed inside the window: its readings from its installation day on
-        SELECT icone_bucket_start(p_bucket, f.bucket), f.dev_eui, f.channel, sum(f.readings),
-               sum(f.days_with_data)
-        FROM devs v
-        CROSS JOIN LATERAL icone_register_figures(p_metric, icone_bucket_start('day', v.t0),
-                                                  p_to, 'day', ARRAY[v.dev_eui], NULL,
-                                                  false) f
-        WHERE v.t0 > p_from AND p_coverage
-        GROUP BY 1, 2, 3
+        SELECT p.dev_eui, bool_or(p.t IS NOT NULL) AS t FROM per_dev p GROUP BY 1
     ),
     got AS (
-        SELECT c.bucket, c.dev_eui, max(c.n) AS n, max(c.dd) AS dd
-        FROM per_channel c GROUP BY 1, 2
+        SELECT p.bucket, p.dev_eui, p.n, p.dd
+        FROM per_dev p JOIN devs v ON v.dev_eui = p.dev_eui
+        WHERE v.t0 <= p_from AND p_coverage
+        UNION ALL
+        -- installed inside the window: its readings from its installation day on
+        SELECT x.bucket, x.dev_eui, max(x.n), max(x.dd)
+        FROM (SELECT icone_bucket_start(p_bucket, f.bucket) AS bucket, f.dev_eui, f.channel,
+                     sum(f.readings) AS n, sum(f.days_with_data) AS dd
+              FROM devs v
+              CROSS JOIN LATERAL icone_register_figures(p_metric,
+                                                        icone_bucket_start('day', v.t0), p_to,
+                                                        'day', ARRAY[v.dev_eui], NULL,
+                                                        false) f
+              WHERE v.t0 > p_from AND p_coverage
+              GROUP BY 1, 2, 3) x
+        GROUP BY 1, 2
     ),
     -- the buckets and their local days, once (not per device)
     buckets AS MATERIALIZED (
@@ -96,14 +102,15 @@ BEGIN
                greatest(b.bucket, v.t0) AS s0, least(b.bucket_end, v.t1) AS s1
         FROM devs v CROSS JOIN buckets b
     )
-    SELECT r.bucket, r.dev_eui, 'total', sum(r.q), NULL::bigint, NULL::double precision,
+    SELECT x.bucket, x.dev_eui, 'total', x.q, NULL::bigint, NULL::double precision,
            NULL::integer, NULL::integer
-    FROM regs r JOIN has_total h ON h.dev_eui = r.dev_eui
-    WHERE r.cls = CASE WHEN h.t THEN 'total' ELSE 'tariff' END
-    GROUP BY 1, 2
+    FROM (SELECT p.bucket, p.dev_eui, CASE WHEN h.t THEN p.t ELSE p.f END AS q
+          FROM per_dev p JOIN has_total h ON h.dev_eui = p.dev_eui) x
+    WHERE x.q IS NOT NULL AND p_figures
     UNION ALL
-    SELECT r.bucket, r.dev_eui, r.channel, r.q, NULL, NULL, NULL, NULL
-    FROM regs r WHERE r.cls = 'tariff'
+    SELECT c.bucket, c.dev_eui, c.channel, c.q, NULL, NULL, NULL, NULL
+    FROM chans c JOIN classes k ON k.channel = c.channel
+    WHERE k.cls = 'tariff' AND c.q IS NOT NULL AND p_figures
     UNION ALL
     SELECT g.bucket, g.dev_eui, NULL, NULL, coalesce(x.n, 0)::bigint,
            greatest(0, icone_epoch(g.s1) - icone_epoch(g.s0)) / g.uplink_interval_s,
