@@ -260,7 +260,7 @@ def test_a_device_list_gives_those_devices_rows(store: str, bucket: str) -> None
 
 
 def test_daily_rows_given_by_the_caller_give_the_same_figures(store: str) -> None:
-    """p_daily (migration 0017): the daily rows from a week before the window on, as the
+    """p_daily (migration 0016): the daily rows from a week before the window on, as the
     figure cache's live part hands them over. A's last reading before the window is among
     them; B's (silent for 10 days before the window) is not, and is looked up. Hand values:
     A +1 m3 an hour from June 5 00:00 local to June 12 06:00 local, window June 12 local:

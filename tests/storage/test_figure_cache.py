@@ -253,7 +253,7 @@ def test_cached_and_computed_figures_agree(conn: psycopg.Connection[Any]) -> Non
 
 
 def test_the_day_in_progress_is_the_counter_rules(conn: psycopg.Connection[Any]) -> None:
-    """The live part from the cache's horizon on (migration 0017: the daily rows read once,
+    """The live part from the cache's horizon on (migration 0016: the daily rows read once,
     handed to icone_consumption) gives icone_consumption's own figures and the raw readings'
     count, for yesterday and today; and so does a long live span (the cache emptied: the
     rows read where they are)."""
