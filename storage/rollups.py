@@ -59,12 +59,14 @@ def refresh_rollups(
 
 def refresh_figure_cache(conn: psycopg.Connection[Any]) -> int:
     """Move the figure and thermal caches' horizons up to the settled readings (migration
-    0012); returns the rows written. Runs after the rollups, whose daily rows it reads."""
+    0012), then the sites' settled days up to their meters' horizons (0018); returns the
+    rows written. Runs after the rollups, whose daily rows it reads."""
     with conn.transaction():
         row = conn.execute(
             "SELECT icone_refresh_figure_cache() + icone_refresh_thermal_cache()"
         ).fetchone()
-    written = int(row[0]) if row else 0
+        sites = conn.execute("SELECT icone_refresh_site_days()").fetchone()  # reads the above
+    written = (int(row[0]) if row else 0) + (int(sites[0]) if sites else 0)
     logger.info("figure cache refreshed", extra={"rows": written})
     return written
 

@@ -113,11 +113,18 @@ def _endpoints(now: datetime) -> dict[str, tuple[str, dict[str, Any]]]:
     }
 
 
-_CACHES = ("figure_cache", "figure_cache_horizon", "thermal_cache", "thermal_cache_horizon")
+_CACHES = (
+    "figure_cache",
+    "figure_cache_horizon",
+    "thermal_cache",
+    "thermal_cache_horizon",
+    "site_day_cache",
+    "site_day_horizon",
+)
 
 
 def _empty_caches(conn: psycopg.Connection[Any]) -> None:
-    """The baseline: every figure computed from the rollups and raw readings (0012's caches
+    """The baseline: every figure computed from the rollups and raw readings (0012's and 0018's caches
     emptied; nothing refills them until refresh_figure_cache). TRUNCATE, not DELETE: the
     refilled tables must not carry a table's worth of dead rows into "ours"."""
     conn.execute(

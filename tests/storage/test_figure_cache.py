@@ -1,7 +1,7 @@
 """The figure and thermal caches (migration 0012) change no figure: every indicator gives the
 same rows with the caches filled as with them empty (every figure then computed from the
-rollups and raw readings), after a refresh, after late rows, a technician's record and a
-change of envelope, in both storage modes.
+rollups and raw readings), after a refresh, after late rows, a technician's record, a
+change of envelope and changes to the registry, in both storage modes.
 
 The fleet (2025, so that every row written is a late row): an hourly electricity meter
 with a gap, a step back and a reset; a TIC meter with two tariff registers, then a third
@@ -43,8 +43,9 @@ WINDOWS = [
 # (function, buckets, groups): icone_<function>(from, to, bucket[, group])
 QUERIES = [
     ("energy", ("day", "month", "year"), ("site",)),
+    ("energy", ("day",), ("site_kind", "metropolis")),
     ("energy", ("month",), ("metropolis",)),
-    ("water", ("month",), ("site",)),
+    ("water", ("day", "month"), ("site",)),
     ("datacenter", ("day",), (None,)),
 ]
 
@@ -160,6 +161,7 @@ def _check(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]]]:
         with conn.transaction(force_rollback=True):
             conn.execute("DELETE FROM figure_cache; DELETE FROM figure_cache_horizon")
             conn.execute("DELETE FROM thermal_cache; DELETE FROM thermal_cache_horizon")
+            conn.execute("DELETE FROM site_day_cache; DELETE FROM site_day_horizon")
             computed = _answers(conn)
     assert cached.keys() == computed.keys()
     for key, rows in computed.items():
@@ -200,11 +202,25 @@ def test_cached_and_computed_figures_agree(conn: psycopg.Connection[Any]) -> Non
     assert horizons["ce00000000000003/"] == utc("2025-01-19 23:00")  # its last reading's day
     assert horizons["ce00000000000001/"] == utc("2025-03-30 22:00")
     assert horizons["ce00000000000005/"] > NOW - timedelta(days=1)
+    # the sites' settled days (0018): c-site's up to its lowest register horizon (the dead
+    # meter's), the others' up to where their meters' readings end
+    sites = dict(
+        conn.execute(
+            "SELECT site_id, horizon FROM site_day_horizon WHERE metric = %s", (ENERGY,)
+        ).fetchall()
+    )
+    assert sites == {
+        "c-site": utc("2025-01-19 23:00"),
+        "c-site-2": utc("2025-03-30 22:00"),
+        "c-dc": utc("2025-03-30 22:00"),
+    }
+    assert _count(conn, "site_day_cache") > 100
     refreshed = _check(conn)
     assert _settled(refreshed) == _settled(before)
 
     # late rows: E1's gap filled, a third TIC register, the dead meter's next reading, the
-    # sensor's silence filled; the last hours of R1 (older than the margin: late; newer: live)
+    # sensor's silence filled, a reset of the facility meter; the last hours of R1 (older
+    # than the margin: late; newer: live)
     put(
         conn,
         "ce00000000000001",
@@ -220,6 +236,9 @@ def test_cached_and_computed_figures_agree(conn: psycopg.Connection[Any]) -> Non
     )
     put(conn, "ce00000000000003", ENERGY, [(utc("2025-02-20 10:00"), 1900.0)])
     put(conn, "cc00000000000001", "temperature", [(utc("2025-01-30 10:00"), 31.0)])
+    # the facility meter reads 0 once (a reset, by the counter rule) on a day its site's
+    # settled days hold (0018: the site's horizon goes back with the register's)
+    put(conn, "cd00000000000001", ENERGY, [(utc("2025-02-10 11:30"), 0.0)])
     last = NOW - timedelta(hours=2)
     put(
         conn,
@@ -309,3 +328,28 @@ def test_a_reading_before_the_window_holds_into_it(conn: psycopg.Connection[Any]
     assert observed == pytest.approx(0.5)
     assert recommended == pytest.approx(1 / 3)
     assert readings == 1
+
+
+def test_registry_changes_reach_the_sites_days(conn: psycopg.Connection[Any]) -> None:
+    """The sites' settled days (migration 0018) follow the registry: a meter that moves to
+    another site, is retired, gets another installation date or role, or whose model's uplink
+    interval changes, changes the answers at once (cached = computed), and the next refresh
+    caches the sites again."""
+    refresh(conn)
+    before = _check(conn)
+    dev = "cf00000000000001"  # the water meter
+    changes = [
+        ("UPDATE devices SET site_id = 'c-dc' WHERE dev_eui = %s", (dev,)),
+        ("UPDATE devices SET installed_at = %s WHERE dev_eui = %s", (utc("2025-02-01 09:00"), dev)),
+        ("UPDATE devices SET status = 'retired' WHERE dev_eui = %s", ("ce00000000000002",)),
+        ("UPDATE devices SET role = 'submeter' WHERE dev_eui = %s", ("ce00000000000001",)),
+        ("UPDATE device_models SET uplink_interval_s = 1800 WHERE model = 'c-water'", ()),
+    ]
+    for statement, params in changes:
+        assert conn.execute("SELECT count(*) FROM site_day_horizon").fetchone() != (0,)
+        conn.execute(statement, params)
+        changed = _check(conn)
+        assert _settled(changed) != _settled(before), statement
+        refresh(conn)
+        assert _settled(_check(conn)) == _settled(changed), statement
+        before = changed

@@ -195,6 +195,49 @@ def test_kwh_by_month_across_the_october_dst_change(store: str) -> None:
     assert {r["d"]: r["figure"] for r in days} == pytest.approx({"10-26": 175, "10-27": 168})
 
 
+def test_a_tic_reader_switched_to_standard_counts_both_modes(store: str) -> None:
+    """A meter counts its total register in a bucket where it has one, else its tariff
+    registers' sum (migration 0018: per bucket, not per window). A TIC reader in "historique"
+    mode (BASE, +1 kWh/h) until 2025-11-03 00:00 local, then in "standard" mode (EAST, +2
+    kWh/h, and its tariff register EASF01, which is EAST here). Nov 1-2: 24 kWh a day from
+    BASE; Nov 3-4: 48 a day from EAST; the first two days counted nothing before 0018 (the
+    window had a total register). The same figures from the sites' cached days and computed."""
+    switch = utc("2025-11-02 23:00")
+    hour = timedelta(hours=1)
+    with _conn(store) as conn:
+        _device(conn, "e000000000000009", "t-energy-1h")
+        before = _series(NOV[0], hour, range(48 + 1))  # ends at the switch (its last hour)
+        put(conn, "e000000000000009", ENERGY, before, "BASE")
+        after = _series(switch, hour, [2 * h for h in range(48 + 2)])
+        put(conn, "e000000000000009", ENERGY, after, "EAST")
+        put(conn, "e000000000000009", ENERGY, after, "EASF01")
+        refresh(conn)
+        assert conn.execute("SELECT count(*) FROM site_day_horizon").fetchone() == (1,)
+        query = (
+            "SELECT to_char(bucket AT TIME ZONE 'Europe/Paris', 'MM-DD') AS d, register_name, "
+            "figure FROM icone_energy(%s, %s, 'day', 'site')"
+        )
+        window = (NOV[0], NOV[0] + 4 * timedelta(days=1))
+        cached = _rows(conn, query, *window)
+        with conn.transaction(force_rollback=True):
+            conn.execute("DELETE FROM site_day_cache; DELETE FROM site_day_horizon")
+            computed = _rows(conn, query, *window)
+    got = {(r["d"], r["register_name"]): r["figure"] for r in cached}
+    assert got == pytest.approx(
+        {
+            ("11-01", "total"): 24,
+            ("11-02", "total"): 24,
+            ("11-03", "total"): 48,
+            ("11-04", "total"): 48,
+            ("11-01", "BASE"): 24,
+            ("11-02", "BASE"): 24,
+            ("11-03", "EASF01"): 48,
+            ("11-04", "EASF01"): 48,
+        }
+    )
+    assert computed == cached
+
+
 def test_coverage_of_a_series_with_a_known_gap(store: str) -> None:
     # February 2025 in Paris: [2025-01-31 23:00Z, 2025-02-28 23:00Z), 28 days. Hourly
     # readings (+2 kWh) except the local days Feb 10 and 11 (48 readings missing).
