@@ -1,27 +1,29 @@
--- 0018: settled days kept per site. A metered indicator by day (energy or water, icone_metered)
--- summed, for every call, each meter's cached day rows through icone_device_rows (its total or
--- tariff registers, its coverage) and then per scope: at scale 1, 300 water meters x 30 days,
--- ~50 ms of a 30-day call's ~90 for days whose answer cannot change until a reading, a record
--- or the registry does. Now:
+-- 0018: settled days and months kept per site. A metered indicator (energy or water,
+-- icone_metered) summed, for every call, each meter's cached rows through icone_device_rows
+-- (its total or tariff registers, its coverage) and then per scope: at scale 1, 300 water
+-- meters x 30 days, ~50 ms of a 30-day call's ~90 for days whose answer cannot change until
+-- a reading, a record or the registry does. Now:
 --
 --   icone_site_rows: icone_metered's first half, per bucket, site and register: the sums of
 --       icone_device_rows over the site's meters (figure, meters with a figure, meters
 --       expected, readings, expected readings, readings counted towards coverage, gap days).
 --       icone_metered sums its rows per scope (the second half, as before).
---   site_day_cache: icone_site_rows by local day for the days where every register of the
---       site's meters is below its figure-cache horizon (0012), written by
---       icone_refresh_site_days after each figure-cache refresh; site_day_horizon: per site
---       and metric, the days [first_day, horizon) it holds.
---   icone_metered with day buckets reads a site's days in [first_day, horizon) from the
---       cache when the window starts at or after first_day, and calls icone_site_rows for the
---       rest (per group of sites sharing where their cache ends: usually one call, for today).
+--   site_day_cache: icone_site_rows by local day, and by local month, for the days (the
+--       whole months) where every register of the site's meters is below its figure-cache
+--       horizon (0012), written by icone_refresh_site_days after each figure-cache refresh;
+--       site_day_horizon: per site and metric, the days [first_day, horizon) it holds (and
+--       the months from first_day's to horizon's).
+--   icone_metered with day or month buckets reads a site's held buckets from the cache when
+--       the window starts inside what it holds, and calls icone_site_rows for the rest: the
+--       day in progress and its month, and a partial first month (p_partial); one call per
+--       group of sites sharing those bounds (usually one). Year buckets: computed, as before.
 --
 -- The cached rows are icone_site_rows' own output, so cached and computed answers are the
 -- same figures (summed in another order for a scope of several sites: equal to ~1e-15
 -- relative); tests/storage/test_figure_cache.py compares them, late rows, records and registry
--- changes included. A day's site row depends on the site's meters (which devices, their
--- status, role, installation date, model and its uplink interval) and on their registers'
--- cached days; it can go stale in these ways only, each closed by a trigger:
+-- changes included. A site's row depends on the site's meters (which devices, their status,
+-- role, installation date, model and its uplink interval) and on their registers' cached
+-- days; it can go stale in these ways only, each closed by a trigger:
 --   * a register's cached days change (late rows, a technician's record: 0012's triggers move
 --     its horizon back or empty it; a new register gets one): the site's horizon goes back as
 --     far (trigger on figure_cache_horizon);
@@ -33,11 +35,11 @@
 --     a registry write waits for a refresh in progress (seconds, hourly).
 --
 -- One rule changes with this split: "a meter counts its total register, else the sum of its
--- tariff registers" is now decided per bucket (it was over the whole window), so that a day's
--- figure does not depend on the window it is asked in. The case it changes: a meter whose
--- total register starts or stops inside the window (a TIC reader switched from "historique",
--- BASE/HCHC/HCHP, to "standard", EAST + EASF..): its days without the total register count
--- its tariff registers instead of nothing.
+-- tariff registers" is now decided per bucket (it was over the whole window), so that a
+-- bucket's figure does not depend on the window it is asked in. The case it changes: a meter
+-- whose total register starts or stops inside the window (a TIC reader switched from
+-- "historique", BASE/HCHC/HCHP, to "standard", EAST + EASF..): its buckets without the total
+-- register count its tariff registers instead of nothing.
 
 -- The category of the meters of a metered metric (NULL: none).
 CREATE FUNCTION icone_metered_category(p_metric text)
@@ -189,7 +191,8 @@ $$;
 CREATE TABLE site_day_cache (
     metric       text NOT NULL,
     site_id      text NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
-    day          timestamptz NOT NULL,     -- a local day's start
+    span         text NOT NULL CHECK (span IN ('day', 'month')),
+    bucket       timestamptz NOT NULL,     -- a local day's or month's start
     register     text NOT NULL,
     figure       double precision,
     contributing integer NOT NULL,
@@ -198,14 +201,14 @@ CREATE TABLE site_day_cache (
     expected     double precision,
     got          double precision,
     gaps         integer,
-    PRIMARY KEY (metric, site_id, day, register)
+    PRIMARY KEY (metric, site_id, span, bucket, register)
 );
 
 CREATE TABLE site_day_horizon (
     metric    text NOT NULL,
     site_id   text NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     first_day timestamptz NOT NULL,        -- the cache holds every day in [first_day, horizon)
-    horizon   timestamptz NOT NULL,
+    horizon   timestamptz NOT NULL,        -- and every month in [first_day's, horizon's)
     PRIMARY KEY (metric, site_id)
 );
 
@@ -273,9 +276,9 @@ CREATE TRIGGER device_models_update_forget_site_days
     WHEN (OLD.category <> NEW.category OR OLD.uplink_interval_s <> NEW.uplink_interval_s)
     EXECUTE FUNCTION icone_forget_registry_site_days();
 
--- Extends each site's cached days up to where all its meters' registers are cached (their
--- lowest figure-cache horizon; a site with a register not cached at all yet waits), computing
--- again from the start a site without a horizon; returns the rows written. Called by
+-- Extends each site's cached days (and whole months) up to where all its meters' registers
+-- are cached (their lowest figure-cache horizon; a site with a register not cached at all yet
+-- waits), computing again from the start a site without a horizon; returns the rows written. Called by
 -- storage.rollups.refresh_figure_cache after icone_refresh_figure_cache, in its transaction.
 CREATE FUNCTION icone_refresh_site_days()
 RETURNS bigint LANGUAGE plpgsql SET jit = off
@@ -322,16 +325,28 @@ BEGIN
         FROM _sd_work w
         GROUP BY 1, 2, 3, 4
     LOOP
+        -- the days from lo on, and the months from lo's on that end before the target
         DELETE FROM site_day_cache c
         WHERE c.metric = g.metric AND c.site_id = ANY (g.sites)
-          AND (g.anew OR c.day >= g.lo);
-        INSERT INTO site_day_cache (metric, site_id, day, register, figure, contributing,
-                                    n_expected, readings, expected, got, gaps)
-        SELECT g.metric, r.site_id, r.bucket, r.register, r.figure, r.contributing,
+          AND (g.anew OR c.bucket >= icone_bucket_start(c.span, g.lo));
+        INSERT INTO site_day_cache (metric, site_id, span, bucket, register, figure,
+                                    contributing, n_expected, readings, expected, got, gaps)
+        SELECT g.metric, r.site_id, 'day', r.bucket, r.register, r.figure, r.contributing,
                r.n_expected, r.readings, r.expected, r.got, r.gaps
         FROM icone_site_rows(g.metric, g.lo, g.target, 'day', g.devs) r;
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
+        IF icone_bucket_start('month', g.target) > icone_bucket_start('month', g.lo) THEN
+            INSERT INTO site_day_cache (metric, site_id, span, bucket, register, figure,
+                                        contributing, n_expected, readings, expected, got,
+                                        gaps)
+            SELECT g.metric, r.site_id, 'month', r.bucket, r.register, r.figure,
+                   r.contributing, r.n_expected, r.readings, r.expected, r.got, r.gaps
+            FROM icone_site_rows(g.metric, icone_bucket_start('month', g.lo),
+                                 icone_bucket_start('month', g.target), 'month', g.devs) r;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            written := written + n;
+        END IF;
         INSERT INTO site_day_horizon AS x (metric, site_id, first_day, horizon)
         SELECT g.metric, s, g.lo, g.target FROM unnest(g.sites) AS s
         ON CONFLICT (metric, site_id) DO UPDATE
@@ -343,8 +358,8 @@ BEGIN
 END $$;
 
 -- 0016's icone_metered: its meters from icone_metered_devices, its per-site sums from
--- icone_site_rows, for day buckets from site_day_cache where it holds them (see the header);
--- then per scope, as before.
+-- icone_site_rows, for day and month buckets from site_day_cache where it holds them (see
+-- the header); then per scope, as before.
 CREATE OR REPLACE FUNCTION icone_metered(
     p_metric text, p_from timestamptz, p_to timestamptz, p_bucket text DEFAULT 'month',
     p_group text DEFAULT 'site', p_sites text[] DEFAULT NULL,
@@ -393,30 +408,54 @@ BEGIN
     site_scopes AS MATERIALIZED (
         SELECT DISTINCT m.site_id, m.scope, m.area FROM meters m
     ),
-    -- where each site's computed days start: the end of its cached days for day buckets
-    -- when the window starts inside them, else the window's start
+    -- each site's cached buckets [c_from, c_to): for day buckets its days from the window's
+    -- start, for months its whole months from the window's first, when the window starts
+    -- inside what it holds; none otherwise (c_from = c_to = w_from)
     cuts AS MATERIALIZED (
-        SELECT s.site_id,
-               CASE WHEN p_bucket = 'day' AND h.first_day <= w_from
-                    THEN greatest(w_from, least(h.horizon, w_to)) ELSE w_from END AS cut
+        SELECT s.site_id, x.c_from,
+               CASE WHEN x.ok THEN greatest(x.c_from, least(x.c_to, w_to))
+                    ELSE x.c_from END AS c_to
         FROM site_scopes s
         LEFT JOIN site_day_horizon h ON h.metric = p_metric AND h.site_id = s.site_id
+        CROSS JOIN LATERAL (
+            SELECT CASE p_bucket WHEN 'day' THEN h.first_day <= w_from
+                                 WHEN 'month' THEN icone_bucket_start('month', h.first_day)
+                                                   <= icone_bucket_ceil('month', w_from)
+                                 ELSE false END AS ok,
+                   CASE p_bucket WHEN 'month' THEN least(icone_bucket_ceil('month', w_from),
+                                                         w_to)
+                                 ELSE w_from END AS c_from,
+                   CASE p_bucket WHEN 'month' THEN icone_bucket_start('month', h.horizon)
+                                 ELSE h.horizon END AS c_to
+        ) x0
+        CROSS JOIN LATERAL (
+            SELECT coalesce(x0.ok, false) AS ok,
+                   CASE WHEN coalesce(x0.ok, false) THEN x0.c_from ELSE w_from END AS c_from,
+                   x0.c_to
+        ) x
+    ),
+    -- what the cache does not hold, computed: before c_from (a partial first month) and
+    -- from c_to on (the day in progress, its month), one call per group of sites
+    segments AS (
+        SELECT k.site_id, w_from AS s_from, k.c_from AS s_to FROM cuts k WHERE k.c_from > w_from
+        UNION ALL
+        SELECT k.site_id, k.c_to, w_to FROM cuts k WHERE k.c_to < w_to
     ),
     site_rows AS MATERIALIZED (
-        SELECT c.day AS bucket, c.site_id, c.register, c.figure, c.contributing, c.n_expected,
+        SELECT c.bucket, c.site_id, c.register, c.figure, c.contributing, c.n_expected,
                c.readings, c.expected, c.got, c.gaps
         FROM cuts k
         JOIN site_day_cache c
-          ON c.metric = p_metric AND c.site_id = k.site_id AND c.day >= w_from
-         AND c.day < k.cut
+          ON c.metric = p_metric AND c.site_id = k.site_id AND c.span = p_bucket
+         AND c.bucket >= k.c_from AND c.bucket < k.c_to
         UNION ALL
         SELECT r.bucket, r.site_id, r.register, r.figure, r.contributing, r.n_expected,
                r.readings, r.expected, r.got, r.gaps
-        FROM (SELECT k.cut, array_agg(m.dev_eui) AS devs
-              FROM cuts k JOIN meters m ON m.site_id = k.site_id
-              WHERE k.cut < w_to
-              GROUP BY k.cut) g
-        CROSS JOIN LATERAL icone_site_rows(p_metric, g.cut, w_to, p_bucket, g.devs, one) r
+        FROM (SELECT g.s_from, g.s_to, array_agg(m.dev_eui) AS devs
+              FROM segments g JOIN meters m ON m.site_id = g.site_id
+              GROUP BY 1, 2) g
+        CROSS JOIN LATERAL icone_site_rows(p_metric, g.s_from, g.s_to, p_bucket, g.devs,
+                                           one) r
     ),
     scoped AS MATERIALIZED (
         SELECT r.bucket, s.scope, r.register, sum(r.figure) AS figure,
