@@ -359,7 +359,7 @@ END $$;
 
 -- 0016's icone_metered: its meters from icone_metered_devices, its per-site sums from
 -- icone_site_rows, for day and month buckets from site_day_cache where it holds them (see
--- the header); then per scope, as before.
+-- the header); then per scope, as before (the method says the per-bucket rule).
 CREATE OR REPLACE FUNCTION icone_metered(
     p_metric text, p_from timestamptz, p_to timestamptz, p_bucket text DEFAULT 'month',
     p_group text DEFAULT 'site', p_sites text[] DEFAULT NULL,
@@ -476,8 +476,9 @@ BEGIN
         SELECT x.register,
                'sum over the ' || cat || ' meters of the scope (sub-meters it_load/cooling '
                || 'excluded) of icone_consumption (counter deltas spread pro rata of time, '
-               || 'Europe/Paris ' || p_bucket || 's); a meter counts its total register, else '
-               || 'the sum of its tariff registers; billing-period registers never'
+               || 'Europe/Paris ' || p_bucket || 's); a meter counts, per ' || p_bucket
+               || ', its total register, else the sum of its tariff registers; '
+               || 'billing-period registers never'
                || CASE WHEN x.register <> 'total' THEN '; tariff register ' || x.register
                        ELSE '' END AS method
         FROM (SELECT DISTINCT r.register FROM scoped r) x
