@@ -56,6 +56,52 @@ def test_personal_raw_data_goes_first(store: str) -> None:
     assert removed[("measurements", "personal")] == 1
 
 
+def test_derived_figures_follow_their_daily_rows(store: str) -> None:
+    """The figure, thermal and site caches (migrations 0012, 0018) are daily data of their
+    devices' class (0019): a personal meter's day figures older than the personal daily
+    horizon (3 years) go, and its site's rows with them; a public meter's stay (its daily
+    horizon is unlimited)."""
+    with psycopg.connect(store, autocommit=True) as conn:
+        add_device(conn, PERSONAL, "site-p", data_class="personal")
+        add_device(conn, PUBLIC, "site-q")
+        conn.execute(
+            "UPDATE devices SET model = 'e-meter' WHERE dev_eui IN (%s, %s)", (PERSONAL, PUBLIC)
+        )
+        conn.execute(
+            "INSERT INTO device_models (model, category, uplink_interval_s) "
+            "VALUES ('e-meter', 'energy', 86400) ON CONFLICT DO NOTHING"
+        )
+        for dev in (PERSONAL, PUBLIC):
+            days = [NOW - timedelta(days=d) for d in range(1200, 1090, -1)]
+            put(
+                conn, dev, "energy_active_import_index", [(t, float(i)) for i, t in enumerate(days)]
+            )
+        refresh(conn, NOW - timedelta(days=2000))
+        cutoff = NOW - timedelta(days=1095)
+
+        def oldest(table: str, key: str, value: str) -> datetime | None:
+            row = conn.execute(
+                f"SELECT min(bucket) FROM {table} WHERE {key} = %s AND span = 'day'", (value,)
+            ).fetchone()
+            return row[0] if row else None
+
+        assert oldest("site_day_cache", "site_id", "site-p") < cutoff  # the guards: cached
+        assert oldest("figure_cache", "dev_eui", PERSONAL) < cutoff
+        results = apply_retention(conn, RetentionPolicy(), NOW)
+        assert oldest("figure_cache", "dev_eui", PERSONAL) >= cutoff
+        assert oldest("site_day_cache", "site_id", "site-p") >= cutoff
+        assert oldest("figure_cache", "dev_eui", PUBLIC) < cutoff
+        assert oldest("site_day_cache", "site_id", "site-q") < cutoff
+        first = conn.execute(
+            "SELECT first_day FROM site_day_horizon WHERE site_id = 'site-p'"
+        ).fetchone()
+        assert first is not None
+        assert first[0] >= cutoff
+    removed = {(r.target, r.data_class): r.rows_removed for r in results}
+    assert removed[("figure_cache", "personal")] > 0
+    assert removed[("site_day_cache", "personal")] > 0
+
+
 def test_policy_refuses_horizons_that_would_empty_aggregates() -> None:
     with pytest.raises(ValueError, match="shorter than"):
         RetentionPolicy(raw=ClassHorizons(timedelta(days=7), None))
