@@ -124,9 +124,9 @@ _CACHES = (
 
 
 def _empty_caches(conn: psycopg.Connection[Any]) -> None:
-    """The baseline: every figure computed from the rollups and raw readings (0012's and 0018's caches
-    emptied; nothing refills them until refresh_figure_cache). TRUNCATE, not DELETE: the
-    refilled tables must not carry a table's worth of dead rows into "ours"."""
+    """The baseline: every figure computed from the rollups and raw readings (0012's and
+    0018's caches emptied; nothing refills them until refresh_figure_cache). TRUNCATE, not
+    DELETE: the refilled tables must not carry a table's worth of dead rows into "ours"."""
     conn.execute(
         sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(sql.Identifier(t) for t in _CACHES))
     )

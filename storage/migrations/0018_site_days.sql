@@ -412,27 +412,24 @@ BEGIN
     -- start, for months its whole months from the window's first, when the window starts
     -- inside what it holds; none otherwise (c_from = c_to = w_from)
     cuts AS MATERIALIZED (
-        SELECT s.site_id, x.c_from,
-               CASE WHEN x.ok THEN greatest(x.c_from, least(x.c_to, w_to))
+        SELECT x.site_id, x.c_from,
+               CASE WHEN x.held THEN greatest(x.c_from, least(x.held_to, w_to))
                     ELSE x.c_from END AS c_to
-        FROM site_scopes s
-        LEFT JOIN site_day_horizon h ON h.metric = p_metric AND h.site_id = s.site_id
-        CROSS JOIN LATERAL (
-            SELECT CASE p_bucket WHEN 'day' THEN h.first_day <= w_from
-                                 WHEN 'month' THEN icone_bucket_start('month', h.first_day)
-                                                   <= icone_bucket_ceil('month', w_from)
-                                 ELSE false END AS ok,
-                   CASE p_bucket WHEN 'month' THEN least(icone_bucket_ceil('month', w_from),
-                                                         w_to)
-                                 ELSE w_from END AS c_from,
-                   CASE p_bucket WHEN 'month' THEN icone_bucket_start('month', h.horizon)
-                                 ELSE h.horizon END AS c_to
-        ) x0
-        CROSS JOIN LATERAL (
-            SELECT coalesce(x0.ok, false) AS ok,
-                   CASE WHEN coalesce(x0.ok, false) THEN x0.c_from ELSE w_from END AS c_from,
-                   x0.c_to
-        ) x
+        FROM (SELECT s.site_id, o.held,
+                     CASE WHEN o.held AND p_bucket = 'month'
+                          THEN least(icone_bucket_ceil('month', w_from), w_to)
+                          ELSE w_from END AS c_from,
+                     CASE p_bucket WHEN 'month' THEN icone_bucket_start('month', h.horizon)
+                                   ELSE h.horizon END AS held_to
+              FROM site_scopes s
+              LEFT JOIN site_day_horizon h ON h.metric = p_metric AND h.site_id = s.site_id
+              CROSS JOIN LATERAL (
+                  SELECT coalesce(CASE p_bucket
+                                      WHEN 'day' THEN h.first_day <= w_from
+                                      WHEN 'month' THEN icone_bucket_start('month', h.first_day)
+                                                        <= icone_bucket_ceil('month', w_from)
+                                  END, false) AS held
+              ) o) x
     ),
     -- what the cache does not hold, computed: before c_from (a partial first month) and
     -- from c_to on (the day in progress, its month), one call per group of sites

@@ -27,6 +27,8 @@ DECLARE
     c_newest timestamptz;
     tcol text;
     n bigint;
+    cls text;            -- the derived figures' pass: a data class and its daily cutoff
+    cut timestamptz;
 BEGIN
     FOREACH tbl IN ARRAY ARRAY['measurements', 'uplinks', 'device_events',
                                'measurements_hourly', 'measurements_daily'] LOOP
@@ -87,43 +89,43 @@ BEGIN
     -- class: a device's day rows go with its daily rows (a day starting before the cutoff),
     -- its month rows once the whole month is before it; a site's rows once any device of
     -- the site could no longer have them (the personal cutoff if it has a personal device)
-    h_personal := (p_policy -> 'daily' ->> 'personal')::interval;
-    h_other := (p_policy -> 'daily' ->> 'non_personal')::interval;
-    FOR grp, c_newest IN
-        SELECT 'personal', p_now - h_personal UNION ALL SELECT 'non_personal', p_now - h_other
+    FOR cls, cut IN
+        SELECT c, p_now - (p_policy -> 'daily' ->> c)::interval
+        FROM unnest(ARRAY['personal', 'non_personal']) AS c
     LOOP
-        CONTINUE WHEN c_newest IS NULL;
+        CONTINUE WHEN cut IS NULL;    -- kept without limit
         DELETE FROM figure_cache x
-        WHERE CASE x.span WHEN 'day' THEN x.bucket < c_newest
-                          ELSE icone_bucket_next('month', x.bucket) <= c_newest END
+        WHERE CASE x.span WHEN 'day' THEN x.bucket < cut
+                          ELSE icone_bucket_next('month', x.bucket) <= cut END
           AND (EXISTS (SELECT 1 FROM devices d WHERE d.dev_eui = x.dev_eui
-                       AND d.data_class = 'non_personal')) = (grp = 'non_personal');
+                       AND d.data_class = 'non_personal')) = (cls = 'non_personal');
         GET DIAGNOSTICS n = ROW_COUNT;
         DELETE FROM thermal_cache x
-        WHERE x.day < c_newest
+        WHERE x.day < cut
           AND (EXISTS (SELECT 1 FROM devices d WHERE d.dev_eui = x.dev_eui
-                       AND d.data_class = 'non_personal')) = (grp = 'non_personal');
+                       AND d.data_class = 'non_personal')) = (cls = 'non_personal');
         GET DIAGNOSTICS rows_removed = ROW_COUNT;
-        target := 'figure_cache'; data_class := grp; cutoff := c_newest;
+        -- one row for the device caches: the figure cache's rows and the thermal cache's
+        target := 'figure_cache'; data_class := cls; cutoff := cut;
         rows_removed := rows_removed + n;
         RETURN NEXT;
         -- sites: the personal cutoff for a site with a personal device, the other for all
         WITH gone AS (
             DELETE FROM site_day_cache x
-            WHERE CASE x.span WHEN 'day' THEN x.bucket < c_newest
-                              ELSE icone_bucket_next('month', x.bucket) <= c_newest END
-              AND (grp = 'non_personal' OR EXISTS (
+            WHERE CASE x.span WHEN 'day' THEN x.bucket < cut
+                              ELSE icone_bucket_next('month', x.bucket) <= cut END
+              AND (cls = 'non_personal' OR EXISTS (
                        SELECT 1 FROM devices d WHERE d.site_id = x.site_id
                        AND d.data_class <> 'non_personal'))
             RETURNING x.metric, x.site_id
         ),
         moved AS (
             UPDATE site_day_horizon h
-            SET first_day = greatest(h.first_day, icone_bucket_ceil('day', c_newest))
+            SET first_day = greatest(h.first_day, icone_bucket_ceil('day', cut))
             WHERE (h.metric, h.site_id) IN (SELECT g.metric, g.site_id FROM gone g)
         )
         SELECT count(*) INTO n FROM gone;
-        target := 'site_day_cache'; data_class := grp; cutoff := c_newest; rows_removed := n;
+        target := 'site_day_cache'; data_class := cls; cutoff := cut; rows_removed := n;
         RETURN NEXT;
     END LOOP;
 END $$;

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from storage.indicators import DeviceModel, sync_device_models
 from storage.maintenance import run_maintenance
 from storage.migrate import StorageMode
 from storage.retention import (
@@ -64,12 +65,9 @@ def test_derived_figures_follow_their_daily_rows(store: str) -> None:
     with psycopg.connect(store, autocommit=True) as conn:
         add_device(conn, PERSONAL, "site-p", data_class="personal")
         add_device(conn, PUBLIC, "site-q")
+        sync_device_models(conn, [DeviceModel("e-meter", "energy", 86_400)])
         conn.execute(
             "UPDATE devices SET model = 'e-meter' WHERE dev_eui IN (%s, %s)", (PERSONAL, PUBLIC)
-        )
-        conn.execute(
-            "INSERT INTO device_models (model, category, uplink_interval_s) "
-            "VALUES ('e-meter', 'energy', 86400) ON CONFLICT DO NOTHING"
         )
         for dev in (PERSONAL, PUBLIC):
             days = [NOW - timedelta(days=d) for d in range(1200, 1090, -1)]
